@@ -1,0 +1,55 @@
+# The whole product is driven from here. `make help` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help run test check lint format bench screenshots fuzz load lock assets install clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: requirements/dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet --require-hashes -r requirements/dev.txt
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv with the locked dependencies
+
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "npm not found: the map and charts need Node.js/npm once at set-up time; everything else works."; \
+	fi
+
+assets: node_modules/.installed ## Install the front-end libraries (npm, locked)
+
+run: install assets ## Start web (http://$(HOST):$(PORT)), worker and scheduler on embedded defaults
+	$(PY) manage.py bootstrap
+	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho --procfile Procfile start
+
+test: install assets ## Run the test suite (SQLite, or DATABASE_URL=postgres://...)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: install ## Lint, format check, type check and missing migrations
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: install ## Apply the formatter and the lint fixes
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+lock: ## Re-lock the Python dependencies from pyproject.toml
+	$(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements/main.txt
+	$(PYTHON) -m uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements/dev.txt
+
+clean: ## Remove the virtualenv, node_modules and local data (var/)
+	rm -rf $(VENV) node_modules var

@@ -1,0 +1,29 @@
+"""``/api/v3/``: the routes authentik's clients know, plus the schema and its docs."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from auditlog.api.views import EventViewSet, NotificationViewSet
+from directory.api.views import GroupViewSet, TokenViewSet, UserViewSet
+
+
+class Router(DefaultRouter):
+    include_root_view = False
+
+
+router = Router()
+router.register("events/events", EventViewSet, basename="event")
+router.register("events/notifications", NotificationViewSet, basename="notification")
+router.register("core/users", UserViewSet, basename="user")
+router.register("core/groups", GroupViewSet, basename="group")
+router.register("core/tokens", TokenViewSet, basename="token")
+
+urlpatterns = [
+    *router.urls,
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path(
+        "schema/swagger/", SpectacularSwaggerView.as_view(url_name="schema"), name="schema-swagger"
+    ),
+    path("schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="schema-redoc"),
+]
