@@ -1,0 +1,244 @@
+"""Users, groups and tokens as authentik's API (and Elastic's integration) read them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+
+from auditlog.api.serializers import JSONObjectField
+from directory.models import ANONYMOUS_USERNAME, Group, Token, TokenIntent, User
+
+
+def _flag(serializer: serializers.Serializer, name: str) -> bool:
+    """A boolean query parameter such as include_groups (default true)."""
+    request = serializer.context.get("request")
+    if request is None:
+        return True
+    raw = str(request.query_params.get(name, "true")).strip().lower()
+    return raw not in ("false", "0", "no", "off")
+
+
+class PartialGroupSerializer(serializers.ModelSerializer):
+    pk = serializers.UUIDField(source="group_uuid", read_only=True)
+    attributes = JSONObjectField(read_only=True)
+
+    class Meta:
+        model = Group
+        fields = ["pk", "num_pk", "name", "is_superuser", "attributes"]
+
+
+class PartialUserSerializer(serializers.ModelSerializer):
+    pk = serializers.IntegerField(read_only=True)
+    attributes = JSONObjectField(read_only=True)
+    uid = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["pk", "username", "name", "is_active", "last_login", "email", "attributes", "uid"]
+
+
+class RoleSerializer(serializers.Serializer):
+    pk = serializers.UUIDField()
+    name = serializers.CharField()
+
+
+class UserSerializer(serializers.ModelSerializer):
+    pk = serializers.IntegerField(read_only=True)
+    is_superuser = serializers.BooleanField(read_only=True)
+    groups = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Group.objects.all(), required=False, help_text="Group pks (UUIDs)."
+    )
+    groups_obj = serializers.SerializerMethodField(help_text="null with include_groups=false.")
+    roles = serializers.SerializerMethodField()
+    roles_obj = serializers.SerializerMethodField(help_text="null with include_roles=false.")
+    avatar = serializers.CharField(read_only=True)
+    attributes = JSONObjectField(required=False)
+    uid = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = [
+            "pk",
+            "username",
+            "name",
+            "is_active",
+            "last_login",
+            "is_superuser",
+            "groups",
+            "groups_obj",
+            "roles",
+            "roles_obj",
+            "email",
+            "avatar",
+            "attributes",
+            "uid",
+            "path",
+            "type",
+            "uuid",
+            "password_change_date",
+            "date_joined",
+            "last_updated",
+        ]
+        read_only_fields = [
+            "last_login",
+            "uuid",
+            "password_change_date",
+            "date_joined",
+            "last_updated",
+        ]
+
+    @extend_schema_field(PartialGroupSerializer(many=True, allow_null=True))
+    def get_groups_obj(self, user: User) -> list[dict[str, Any]] | None:
+        if not _flag(self, "include_groups"):
+            return None
+        return PartialGroupSerializer(user.groups.all(), many=True).data  # type: ignore[return-value]
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_roles(self, user: User) -> list[str]:
+        return []
+
+    @extend_schema_field(RoleSerializer(many=True, allow_null=True))
+    def get_roles_obj(self, user: User) -> list[dict[str, Any]] | None:
+        return [] if _flag(self, "include_roles") else None
+
+    def validate_username(self, value: str) -> str:
+        if value == ANONYMOUS_USERNAME:
+            raise serializers.ValidationError(f"{ANONYMOUS_USERNAME!r} is reserved.")
+        return value
+
+    def validate_groups(self, groups: list[Group]) -> list[Group]:
+        # Joining or leaving a superuser group changes who is an administrator.
+        before = set(self.instance.groups.all()) if self.instance is not None else set()
+        changed = before.symmetric_difference(groups)
+        if any(group.is_superuser for group in changed):
+            require_superuser(self, "Only administrators can change superuser group memberships.")
+        return groups
+
+
+def require_superuser(serializer: serializers.Serializer, message: str) -> None:
+    request = serializer.context.get("request")
+    if request is not None and not getattr(request.user, "is_superuser", False):
+        raise PermissionDenied(message)
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    pk = serializers.UUIDField(source="group_uuid", read_only=True)
+    num_pk = serializers.IntegerField(read_only=True)
+    parent = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]
+        queryset=Group.objects.all(), allow_null=True, required=False
+    )
+    parent_name = serializers.CharField(
+        source="parent.name", read_only=True, allow_null=True, default=None
+    )
+    users = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=User.objects.exclude_anonymous(), required=False, help_text="User pks."
+    )
+    users_obj = serializers.SerializerMethodField(help_text="null with include_users=false.")
+    attributes = JSONObjectField(required=False)
+    roles = serializers.SerializerMethodField()
+    roles_obj = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Group
+        fields = [
+            "pk",
+            "num_pk",
+            "name",
+            "is_superuser",
+            "parent",
+            "parent_name",
+            "users",
+            "users_obj",
+            "attributes",
+            "roles",
+            "roles_obj",
+        ]
+
+    @extend_schema_field(PartialUserSerializer(many=True, allow_null=True))
+    def get_users_obj(self, group: Group) -> list[dict[str, Any]] | None:
+        if not _flag(self, "include_users"):
+            return None
+        return PartialUserSerializer(group.users.all(), many=True).data  # type: ignore[return-value]
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_roles(self, group: Group) -> list[str]:
+        return []
+
+    @extend_schema_field(RoleSerializer(many=True))
+    def get_roles_obj(self, group: Group) -> list[dict[str, Any]]:
+        return []
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("is_superuser") or getattr(self.instance, "is_superuser", False):
+            require_superuser(self, "Only administrators can change superuser groups.")
+        parent = attrs.get("parent")
+        if parent is not None and self.instance is not None:
+            node: Group | None = parent
+            while node is not None:
+                if node.pk == self.instance.pk:
+                    raise serializers.ValidationError(
+                        {"parent": ["A group cannot be its own ancestor."]}
+                    )
+                node = node.parent
+        return attrs
+
+
+class UserPkSerializer(serializers.Serializer):
+    pk = serializers.IntegerField(help_text="The user's pk.")
+
+
+class PasswordSerializer(serializers.Serializer):
+    password = serializers.CharField(write_only=True, style={"input_type": "password"})
+
+    def validate_password(self, value: str) -> str:
+        user = self.context.get("user")
+        try:
+            validate_password(value, user=user)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(list(exc.messages)) from None
+        return value
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    pk = serializers.UUIDField(source="token_uuid", read_only=True)
+    user = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.exclude_anonymous(), required=False, help_text="Defaults to you."
+    )
+    user_obj = PartialUserSerializer(source="user", read_only=True)
+    intent = serializers.ChoiceField(
+        choices=[TokenIntent.API, TokenIntent.APP_PASSWORD], default=TokenIntent.API
+    )
+
+    class Meta:
+        model = Token
+        fields = [
+            "pk",
+            "managed",
+            "identifier",
+            "intent",
+            "user",
+            "user_obj",
+            "description",
+            "expires",
+            "expiring",
+        ]
+        read_only_fields = ["managed"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        request = self.context["request"]
+        owner = attrs.get("user") or getattr(self.instance, "user", None) or request.user
+        if owner != request.user:
+            require_superuser(self, "Only administrators can manage other users' tokens.")
+        attrs["user"] = owner
+        if attrs.get("expiring", True) is False:
+            attrs["expires"] = None
+        return attrs
+
+
+class TokenKeySerializer(serializers.Serializer):
+    key = serializers.CharField()

@@ -1,0 +1,198 @@
+"""``/api/v3/core/``: users, groups and tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from auditlog.api.filters import QLSearchFilter, StableOrderingFilter
+from auditlog.api.permissions import IsAuthenticated
+from auditlog.models import EventAction
+from auditlog.sanitize import model_to_dict
+from auditlog.services import record_event
+from directory.api.filters import GroupFilter, TokenFilter, UserFilter
+from directory.api.serializers import (
+    GroupSerializer,
+    PasswordSerializer,
+    TokenKeySerializer,
+    TokenSerializer,
+    UserPkSerializer,
+    UserSerializer,
+)
+from directory.models import Group, Token, User
+from directory.search import GroupSearchSchema, UserSearchSchema
+
+INCLUDE_GROUPS = OpenApiParameter(
+    "include_groups", OpenApiTypes.BOOL, description="Include groups_obj (default true)."
+)
+INCLUDE_ROLES = OpenApiParameter(
+    "include_roles", OpenApiTypes.BOOL, description="Include roles_obj (default true)."
+)
+INCLUDE_USERS = OpenApiParameter(
+    "include_users", OpenApiTypes.BOOL, description="Include users_obj (default true)."
+)
+ADMINS_ONLY = "Only administrators can change administrators."
+
+
+def _ensure_may_change(
+    request: Request, target_is_superuser: bool, message: str = ADMINS_ONLY
+) -> None:
+    if target_is_superuser and not request.user.is_superuser:
+        raise PermissionDenied(message)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List users", parameters=[INCLUDE_GROUPS, INCLUDE_ROLES]),
+    retrieve=extend_schema(summary="One user", parameters=[INCLUDE_GROUPS, INCLUDE_ROLES]),
+)
+class UserViewSet(viewsets.ModelViewSet):
+    """Users (the anonymous stand-in is never listed). Changes are audited with diffs."""
+
+    serializer_class = UserSerializer
+    filter_backends = [QLSearchFilter, DjangoFilterBackend, StableOrderingFilter]
+    filterset_class = UserFilter
+    search_schema = UserSearchSchema
+    ordering = ["username"]
+    ordering_fields = [
+        "id",
+        "username",
+        "name",
+        "email",
+        "is_active",
+        "last_login",
+        "date_joined",
+        "type",
+        "path",
+    ]
+    ordering_aliases = {"pk": "id"}
+    action_permissions = {"set_password": ["directory.change_user"]}
+
+    def get_queryset(self) -> QuerySet[User]:
+        return (
+            User.objects.exclude_anonymous()
+            .with_superuser_flag()
+            .prefetch_related(Prefetch("groups", queryset=Group.objects.order_by("name")))
+        )
+
+    def perform_update(self, serializer: Any) -> None:
+        _ensure_may_change(self.request, serializer.instance.is_superuser)
+        serializer.save()
+
+    def perform_destroy(self, instance: User) -> None:
+        _ensure_may_change(self.request, instance.is_superuser)
+        if instance.pk == self.request.user.pk:
+            raise PermissionDenied("You cannot delete yourself.")
+        instance.delete()
+
+    @extend_schema(
+        summary="Set a user's password", request=PasswordSerializer, responses={204: None}
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def set_password(self, request: Request, pk: str | None = None) -> Response:
+        user = self.get_object()
+        _ensure_may_change(request, user.is_superuser and user.pk != request.user.pk)
+        serializer = PasswordSerializer(data=request.data, context={"user": user})
+        serializer.is_valid(raise_exception=True)
+        user.set_password(serializer.validated_data["password"])
+        user.save()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List groups", parameters=[INCLUDE_USERS]),
+    retrieve=extend_schema(summary="One group", parameters=[INCLUDE_USERS]),
+)
+class GroupViewSet(viewsets.ModelViewSet):
+    """Groups and their members. Membership changes are audited as many-to-many diffs."""
+
+    serializer_class = GroupSerializer
+    filter_backends = [QLSearchFilter, DjangoFilterBackend, StableOrderingFilter]
+    filterset_class = GroupFilter
+    search_schema = GroupSearchSchema
+    ordering = ["name"]
+    ordering_fields = ["name", "num_pk", "is_superuser", "group_uuid"]
+    ordering_aliases = {"pk": "group_uuid"}
+    action_permissions = {
+        "add_user": ["directory.change_group"],
+        "remove_user": ["directory.change_group"],
+    }
+
+    def get_queryset(self) -> QuerySet[Group]:
+        return Group.objects.select_related("parent").prefetch_related(
+            Prefetch("users", queryset=User.objects.exclude_anonymous().order_by("pk"))
+        )
+
+    def perform_destroy(self, instance: Group) -> None:
+        _ensure_may_change(self.request, instance.is_superuser)
+        instance.delete()
+
+    def _member_change(self, request: Request, adding: bool) -> Response:
+        group = self.get_object()
+        _ensure_may_change(request, group.is_superuser)
+        serializer = UserPkSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = get_object_or_404(
+            User.objects.exclude_anonymous(), pk=serializer.validated_data["pk"]
+        )
+        with transaction.atomic():
+            (group.users.add if adding else group.users.remove)(user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Add a user to the group",
+        request=UserPkSerializer,
+        responses={204: None, 404: None},
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def add_user(self, request: Request, pk: str | None = None) -> Response:
+        return self._member_change(request, adding=True)
+
+    @extend_schema(
+        summary="Remove a user from the group",
+        request=UserPkSerializer,
+        responses={204: None, 404: None},
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def remove_user(self, request: Request, pk: str | None = None) -> Response:
+        return self._member_change(request, adding=False)
+
+
+class TokenViewSet(viewsets.ModelViewSet):
+    """API tokens and app passwords. Keys are never listed; view_key shows one (and is audited)."""
+
+    serializer_class = TokenSerializer
+    lookup_field = "identifier"
+    filter_backends = [DjangoFilterBackend, StableOrderingFilter]
+    filterset_class = TokenFilter
+    ordering = ["identifier"]
+    ordering_fields = ["identifier", "expires", "intent", "token_uuid"]
+    ordering_aliases = {"pk": "token_uuid"}
+
+    def get_queryset(self) -> QuerySet[Token]:
+        return Token.objects.select_related("user")
+
+    @extend_schema(summary="Show a token's key", responses=TokenKeySerializer)
+    @action(
+        detail=True, pagination_class=None, filter_backends=[], permission_classes=[IsAuthenticated]
+    )
+    def view_key(self, request: Request, identifier: str | None = None) -> Response:
+        token = get_object_or_404(Token.objects.select_related("user"), identifier=identifier)
+        if token.user_id != request.user.pk and not request.user.has_perm(
+            "directory.view_token_key"
+        ):
+            raise PermissionDenied("You do not have permission to view this token's key.")
+        record_event(
+            EventAction.SECRET_VIEW, app="directory.api", context={"secret": model_to_dict(token)}
+        )
+        return Response({"key": token.key})

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class DirectoryConfig(AppConfig):
+    name = "directory"
+    verbose_name = "Directory"
+
+    def ready(self) -> None:
+        from directory import signals  # noqa: F401  (connects the receivers)
