@@ -1,0 +1,372 @@
+"""Model-change capture: every save, delete and many-to-many change of an audited model becomes
+a ``model_created`` / ``model_updated`` / ``model_deleted`` event with a field diff.
+
+How it works:
+
+* ``post_init`` keeps a snapshot of the instance's field values as loaded, so the previous state
+  of a save costs no query;
+* ``post_save`` compares the snapshot with the saved values (honouring ``update_fields``),
+  records the event and refreshes the snapshot; ``pre_delete`` records the final state;
+  ``m2m_changed`` records ``{relation: {add|remove: [pks]}}`` or ``{relation: {clear: true}}``;
+* the event is written in the same database transaction as the change. Deletes and
+  many-to-many changes already run in one; Django sends ``post_save`` after its save
+  transaction, so saves of audited models are wrapped in an atomic block (see
+  :func:`install_transactional_saves`). A rolled-back change leaves no event and a failing event
+  write fails the change.
+
+Capture works in requests, shells, Celery tasks and commands alike. Inside a request the event
+carries the request's user, address and brand; outside one the user is whoever
+:func:`acting_user` names, else nobody. :func:`audit_ignore` suppresses capture in a block.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.db import models, router, transaction
+from django.db.models.expressions import Combinable
+from django.db.models.signals import m2m_changed, post_init, post_save, pre_delete
+from django.http import HttpRequest
+
+from auditlog.sanitize import mask_field_value, model_to_dict, sanitize
+
+SNAPSHOT_ATTR = "_auditlog_snapshot"
+CAPTURE_APP = "auditlog.capture"
+
+# Models whose changes are not audited: the log itself, sessions, framework bookkeeping.
+IGNORED_MODELS = frozenset(
+    {
+        "auditlog.event",
+        "auditlog.notification",
+        "auditlog.eventchainlink",
+        "auditlog.chaincheckpoint",
+        "exports.dataexport",
+        "sessions.session",
+        "contenttypes.contenttype",
+        "auth.permission",
+        "auth.group",
+        "admin.logentry",
+        "djangoql.query",
+    }
+)
+
+_current_request: ContextVar[HttpRequest | None] = ContextVar("auditlog_request", default=None)
+_acting_user: ContextVar[Any] = ContextVar("auditlog_acting_user", default=None)
+_ignored: ContextVar[bool] = ContextVar("auditlog_ignored", default=False)
+_origin: ContextVar[str | None] = ContextVar("auditlog_origin", default=None)
+
+_audited: set[type[models.Model]] = set()
+
+
+# --- Context managers -----------------------------------------------------------------------
+
+
+@contextmanager
+def acting_user(user: Any) -> Iterator[None]:
+    """Attribute the events recorded in this block to ``user`` (inside or outside a request)."""
+    token = _acting_user.set(user)
+    try:
+        yield
+    finally:
+        _acting_user.reset(token)
+
+
+@contextmanager
+def audit_ignore() -> Iterator[None]:
+    """Record no model-change events in this block."""
+    token = _ignored.set(True)
+    try:
+        yield
+    finally:
+        _ignored.reset(token)
+
+
+@contextmanager
+def event_origin(origin: str) -> Iterator[None]:
+    """Stamp ``origin`` on the ``user_created`` events recorded in this block."""
+    token = _origin.set(origin)
+    try:
+        yield
+    finally:
+        _origin.reset(token)
+
+
+@contextmanager
+def request_context(request: HttpRequest) -> Iterator[None]:
+    """Make ``request`` the current request (used by the audit middleware)."""
+    token = _current_request.set(request)
+    try:
+        yield
+    finally:
+        _current_request.reset(token)
+
+
+def current_request() -> HttpRequest | None:
+    return _current_request.get()
+
+
+def current_actor() -> Any:
+    return _acting_user.get()
+
+
+def capture_is_ignored() -> bool:
+    return _ignored.get()
+
+
+def current_origin() -> str:
+    if origin := _origin.get():
+        return origin
+    return "http" if current_request() is not None else "unknown"
+
+
+# --- Which models are audited ---------------------------------------------------------------
+
+
+def _label(model: type[models.Model]) -> str:
+    return model._meta.label_lower
+
+
+def should_audit(model: type[models.Model]) -> bool:
+    meta = model._meta
+    if meta.abstract or meta.auto_created or not meta.managed:
+        return False
+    extra = {label.lower() for label in settings.AUDIT_IGNORE_MODELS}
+    label = _label(model)
+    concrete = _label(meta.concrete_model) if meta.concrete_model else label
+    return label not in IGNORED_MODELS | extra and concrete not in IGNORED_MODELS | extra
+
+
+def is_audited(model: type[models.Model]) -> bool:
+    return model in _audited
+
+
+def connect() -> None:
+    """Connect the receivers for every audited model (called from ``AppConfig.ready``)."""
+    through_models: set[type[models.Model]] = set()
+    for model in apps.get_models():
+        if not should_audit(model):
+            continue
+        _audited.add(model)
+        uid = f"auditlog.capture.{_label(model)}"
+        post_init.connect(_on_post_init, sender=model, dispatch_uid=uid)
+        post_save.connect(_on_post_save, sender=model, dispatch_uid=uid)
+        pre_delete.connect(_on_pre_delete, sender=model, dispatch_uid=uid)
+        for field in model._meta.local_many_to_many:
+            through = field.remote_field.through
+            if through is not None:
+                through_models.add(through)
+    for through in through_models:
+        m2m_changed.connect(
+            _on_m2m_changed, sender=through, dispatch_uid=f"auditlog.capture.{_label(through)}"
+        )
+    install_transactional_saves()
+
+
+# --- The transactional save -----------------------------------------------------------------
+
+_original_save_base = models.Model.save_base
+
+
+def _transactional_save_base(self: models.Model, *args: Any, **kwargs: Any) -> Any:
+    if type(self) not in _audited or _ignored.get():
+        return _original_save_base(self, *args, **kwargs)
+    using = kwargs.get("using") or (args[3] if len(args) > 3 else None)
+    using = using or router.db_for_write(type(self), instance=self)
+    # Without an enclosing transaction Django commits the row before post_save runs; wrapping
+    # the save keeps the change and its event in one transaction (no savepoint when nested).
+    with transaction.atomic(using=using, savepoint=False):
+        return _original_save_base(self, *args, **kwargs)
+
+
+def install_transactional_saves() -> None:
+    models.Model.save_base = _transactional_save_base  # type: ignore[method-assign]
+
+
+# --- Snapshots and diffs --------------------------------------------------------------------
+
+
+def snapshot(instance: models.Model) -> dict[str, Any]:
+    """The instance's concrete field values (foreign keys as raw ids), without any query."""
+    deferred = instance.get_deferred_fields()
+    state: dict[str, Any] = {}
+    for field in instance._meta.concrete_fields:
+        if field.attname in deferred:
+            continue
+        value = instance.__dict__.get(field.attname)
+        if isinstance(value, Combinable):  # F() and friends: the value is not known here
+            continue
+        if isinstance(value, dict | list):
+            value = copy.deepcopy(value)
+        state[field.name] = value
+    return state
+
+
+def build_diff(
+    previous: dict[str, Any],
+    current: dict[str, Any],
+    update_fields: Any = None,
+    *,
+    created: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """``{field: {previous_value, new_value}}`` for every field whose value changed.
+
+    Values are compared raw and masked afterwards, so a changed password shows up (masked) as
+    changed. Only ``update_fields`` are considered when given. On create, ``previous`` is empty
+    and every non-null field is listed.
+    """
+    keys = set(current) | (set() if created else set(previous) & set(current))
+    if update_fields:
+        wanted = {_field_name_of(current, name) for name in update_fields}
+        keys &= wanted
+    diff: dict[str, dict[str, Any]] = {}
+    for key in sorted(keys):
+        old = None if created else previous.get(key)
+        new = current.get(key)
+        if old == new and type(old) is type(new):
+            continue
+        if created and new is None:
+            continue
+        diff[key] = {
+            "previous_value": mask_field_value(key, old),
+            "new_value": mask_field_value(key, new),
+        }
+    return diff
+
+
+def _field_name_of(state: dict[str, Any], name: str) -> str:
+    # update_fields may name a foreign key by its attname ("group_id").
+    if name not in state and name.endswith("_id") and name[:-3] in state:
+        return name[:-3]
+    return name
+
+
+def masked_state(state: dict[str, Any]) -> dict[str, Any]:
+    return {key: mask_field_value(key, value) for key, value in state.items()}
+
+
+# --- Receivers ------------------------------------------------------------------------------
+
+
+def _on_post_init(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
+    instance.__dict__[SNAPSHOT_ATTR] = snapshot(instance)
+
+
+def _on_post_save(
+    sender: type[models.Model],
+    instance: models.Model,
+    created: bool,
+    update_fields: Any = None,
+    raw: bool = False,
+    **_: Any,
+) -> None:
+    current = snapshot(instance)
+    previous = instance.__dict__.get(SNAPSHOT_ATTR)
+    if update_fields and previous is not None and not created:
+        # Only the named fields reached the database; the rest of the snapshot still holds.
+        names = {_field_name_of(current, name) for name in update_fields}
+        current = {**previous, **{key: value for key, value in current.items() if key in names}}
+    instance.__dict__[SNAPSHOT_ATTR] = current
+    if raw or _ignored.get():
+        return
+    from auditlog.models import EventAction
+    from auditlog.services import record_event
+
+    context: dict[str, Any] = {"model": model_to_dict(instance)}
+    if created or previous is not None:
+        diff = build_diff(previous or {}, current, update_fields, created=created)
+        if diff:
+            context["diff"] = diff
+    action = EventAction.MODEL_CREATED if created else EventAction.MODEL_UPDATED
+    record_event(action, app=CAPTURE_APP, context=context)
+    if sender._meta.concrete_model._meta.label == settings.AUTH_USER_MODEL:  # type: ignore[union-attr]
+        _record_user_lifecycle(instance, previous, current, created=created)
+
+
+def _record_user_lifecycle(
+    user: Any, previous: dict[str, Any] | None, current: dict[str, Any], *, created: bool
+) -> None:
+    from auditlog.models import EventAction
+    from auditlog.services import record_event
+
+    if created:
+        record_event(
+            EventAction.USER_CREATED,
+            app=CAPTURE_APP,
+            context={
+                "subject_uuid": user.uuid,
+                "username": user.username,
+                "user_type": user.type,
+                "origin": current_origin(),
+            },
+        )
+    elif (
+        previous is not None
+        and "password" in previous
+        and previous["password"] != current.get("password")
+    ):
+        record_event(
+            EventAction.PASSWORD_SET,
+            app=CAPTURE_APP,
+            context={"subject_uuid": user.uuid},
+            user=user,
+        )
+
+
+def _on_pre_delete(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
+    if _ignored.get():
+        return
+    from auditlog.models import EventAction
+    from auditlog.services import record_event
+
+    record_event(
+        EventAction.MODEL_DELETED,
+        app=CAPTURE_APP,
+        context={"model": model_to_dict(instance), "model_state": masked_state(snapshot(instance))},
+    )
+
+
+_M2M_ACTIONS = {"pre_add": "add", "pre_remove": "remove", "post_clear": "clear"}
+
+
+def _on_m2m_changed(
+    sender: type[models.Model],
+    instance: models.Model,
+    action: str,
+    pk_set: set[Any] | None = None,
+    **_: Any,
+) -> None:
+    change = _M2M_ACTIONS.get(action)
+    if change is None or _ignored.get() or type(instance) not in _audited:
+        return
+    if change != "clear" and not pk_set:
+        return
+    relation = relation_name(instance, sender)
+    if relation is None:
+        return
+    from auditlog.models import EventAction
+    from auditlog.services import record_event
+
+    value: Any = True if change == "clear" else sanitize(set(pk_set or ()))
+    record_event(
+        EventAction.MODEL_UPDATED,
+        app=CAPTURE_APP,
+        context={"model": model_to_dict(instance), "diff": {relation: {change: value}}},
+    )
+
+
+def relation_name(instance: models.Model, through: type[models.Model]) -> str | None:
+    """The name of the many-to-many relation, as seen from ``instance``, that uses ``through``."""
+    for field in instance._meta.get_fields():
+        if field.many_to_many:
+            remote = field.remote_field
+            if getattr(remote, "through", None) is through:
+                return field.name
+            if getattr(field, "through", None) is through:
+                return field.get_accessor_name()  # type: ignore[union-attr]
+    return None

@@ -1,0 +1,448 @@
+"""Events, notifications and the system settings that govern them."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+import sys
+import traceback
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+from django.apps import apps
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Count, Q
+from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import TruncHour
+from django.http import HttpRequest
+from django.utils import timezone
+
+from auditlog.sanitize import get_user, model_to_dict, sanitize
+from project.durations import DurationFormatError, parse_duration
+
+logger = logging.getLogger(__name__)
+
+
+class EventAction(models.TextChoices):
+    """Every kind of event. The value is stored; the label is the title-cased member name."""
+
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGIN_BLOCKED = "login_blocked"
+    LOGOUT = "logout"
+    USER_CREATED = "user_created"
+    USER_WRITE = "user_write"
+    SUSPICIOUS_REQUEST = "suspicious_request"
+    PASSWORD_SET = "password_set"  # noqa: S105 - an action name, not a password
+    SECRET_VIEW = "secret_view"  # noqa: S105
+    SECRET_ROTATE = "secret_rotate"  # noqa: S105
+    INVITE_USED = "invitation_used"
+    AUTHORIZE_APPLICATION = "authorize_application"
+    SOURCE_LINKED = "source_linked"
+    IMPERSONATION_STARTED = "impersonation_started"
+    IMPERSONATION_ENDED = "impersonation_ended"
+    FLOW_EXECUTION = "flow_execution"
+    POLICY_EXECUTION = "policy_execution"
+    POLICY_EXCEPTION = "policy_exception"
+    PROPERTY_MAPPING_EXCEPTION = "property_mapping_exception"
+    SYSTEM_TASK_EXECUTION = "system_task_execution"
+    SYSTEM_TASK_EXCEPTION = "system_task_exception"
+    SYSTEM_EXCEPTION = "system_exception"
+    CONFIGURATION_ERROR = "configuration_error"
+    CONFIGURATION_WARNING = "configuration_warning"
+    MODEL_CREATED = "model_created"
+    MODEL_UPDATED = "model_updated"
+    MODEL_DELETED = "model_deleted"
+    EMAIL_SENT = "email_sent"
+    UPDATE_AVAILABLE = "update_available"
+    EXPORT_READY = "export_ready"
+    REVIEW_INITIATED = "review_initiated"
+    REVIEW_OVERDUE = "review_overdue"
+    REVIEW_ATTESTED = "review_attested"
+    REVIEW_COMPLETED = "review_completed"
+    CUSTOM_PREFIX = "custom_"
+
+
+class NotificationSeverity(models.TextChoices):
+    NOTICE = "notice"
+    WARNING = "warning"
+    ALERT = "alert"
+
+
+def is_valid_action(value: str) -> bool:
+    """A known action, or a custom one (``custom_`` followed by a name)."""
+    if value in EventAction.values:
+        return True
+    suffix = value.removeprefix(EventAction.CUSTOM_PREFIX)
+    return suffix != value and all(c.isalnum() or c in "_-." for c in suffix)
+
+
+# --- Retention ------------------------------------------------------------------------------
+
+
+def validate_retention(value: str) -> None:
+    if not value:
+        return
+    try:
+        parse_duration(value)
+    except DurationFormatError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class SystemSettings(models.Model):
+    """Settings an administrator changes at run time (one row)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    event_retention = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_retention],
+        help_text=(
+            "How long events are kept, e.g. 'days=365' or 'weeks=3;hours=1'. Empty: use the "
+            "EVENT_RETENTION environment variable."
+        ),
+    )
+
+    class Meta:
+        verbose_name = "system settings"
+        verbose_name_plural = "system settings"
+
+    def __str__(self) -> str:
+        return "System settings"
+
+    @classmethod
+    def load(cls) -> SystemSettings:
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+    @property
+    def retention(self) -> timedelta:
+        if self.event_retention:
+            return parse_duration(self.event_retention)
+        return settings.EVENT_RETENTION
+
+
+def current_retention() -> timedelta:
+    """The retention in force; cached briefly because every new event asks for it."""
+    from auditlog.retention import cached_retention
+
+    return cached_retention()
+
+
+def default_event_expiry() -> datetime:
+    return timezone.now() + current_retention()
+
+
+def default_event_brand() -> dict[str, Any]:
+    from directory.brands import default_brand
+
+    return model_to_dict(default_brand())
+
+
+# --- Events ---------------------------------------------------------------------------------
+
+
+class CreationTimeField(models.DateTimeField):
+    """Like ``auto_now_add``: the time of the first save, whatever was set before.
+
+    Bulk loaders that must keep a historical time (demo data) set ``_keep_created`` on the
+    instance.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("editable", False)
+        kwargs.setdefault("blank", True)
+        super().__init__(*args, **kwargs)
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        if add and not getattr(model_instance, "_keep_created", False):
+            value = timezone.now()
+            setattr(model_instance, self.attname, value)
+            return value
+        return super().pre_save(model_instance, add)
+
+
+class EventQuerySet(models.QuerySet["Event"]):
+    def latest_first(self) -> EventQuerySet:
+        """The default, stable order: newest first, the pk breaking ties."""
+        return self.order_by("-created", "-event_uuid")
+
+    def expired(self, now: datetime | None = None) -> EventQuerySet:
+        return self.filter(expiring=True, expires__lte=now or timezone.now())
+
+    def for_model(self, instance: models.Model) -> EventQuerySet:
+        """The change history of one object (model events whose ``context.model`` is it)."""
+        reference = model_to_dict(instance)
+        return self.filter(
+            action__startswith="model_",
+            context__model__app=reference["app"],
+            context__model__model_name=reference["model_name"],
+            context__model__pk=reference["pk"],
+        )
+
+    def volume(self, *, since: datetime) -> list[dict[str, Any]]:
+        """Events per action in 6-hour buckets (00, 06, 12, 18 UTC) since ``since``, ordered by
+        time then action. The database groups by hour; the buckets are folded here."""
+        rows = (
+            self.filter(created__gte=since)
+            .annotate(hour=TruncHour("created", tzinfo=UTC))
+            .values("hour", "action")
+            .annotate(count=Count("pk"))
+            .order_by()
+        )
+        buckets: dict[tuple[datetime, str], int] = defaultdict(int)
+        for row in rows:
+            hour = row["hour"].astimezone(UTC)
+            buckets[(hour.replace(hour=hour.hour - hour.hour % 6), row["action"])] += row["count"]
+        return [
+            {"action": action, "time": time, "count": count}
+            for (time, action), count in sorted(buckets.items())
+        ]
+
+    def stats(self, steps: dict[str, timedelta], *, now: datetime | None = None) -> dict[str, Any]:
+        """Distinct users, and event counts within each step, in one query."""
+        now = now or timezone.now()
+        counts = {
+            slug: Count("pk", filter=Q(created__gte=now - step)) for slug, step in steps.items()
+        }
+        result = self.aggregate(
+            _unique_users=Count(KeyTransform("pk", "user"), distinct=True), **counts
+        )
+        unique_users = result.pop("_unique_users")
+        return {"unique_users": unique_users, "count_step": result}
+
+    def top_applications(self, *, action: str, top_n: int) -> list[dict[str, Any]]:
+        """The most used applications (``context.authorized_application``) for ``action``."""
+        rows = (
+            self.filter(action=action, context__authorized_application__isnull=False)
+            .annotate(application=KeyTransform("authorized_application", "context"))
+            .values("application")
+            .annotate(
+                counted_events=Count("pk"),
+                unique_users=Count(KeyTransform("pk", "user"), distinct=True),
+            )
+            .order_by("-counted_events")[:top_n]
+        )
+        return [
+            {
+                "application": row["application"],
+                "counted_events": row["counted_events"],
+                "unique_users": row["unique_users"],
+            }
+            for row in rows
+        ]
+
+    def by_username(self, username: str) -> EventQuerySet:
+        """Events by the user, about the user (``context.username``) or changing the user."""
+        from directory.models import User
+
+        condition = Q(user__username=username) | Q(context__username=username)
+        user = User.objects.filter(username=username).only("pk").first()
+        if user is not None:
+            condition |= Q(
+                context__model__app=User._meta.app_label,
+                context__model__model_name=User._meta.model_name,
+                context__model__pk=user.pk,
+            )
+        return self.filter(condition)
+
+
+class Event(models.Model):
+    """One thing that happened. Append-only: nothing edits an event once it is written."""
+
+    event_uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
+    user = models.JSONField(default=dict, blank=True)
+    action = models.TextField(choices=EventAction.choices, db_index=True)
+    app = models.TextField(db_index=True)
+    context = models.JSONField(default=dict, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True, db_index=True)
+    created = CreationTimeField(db_index=True)
+    brand = models.JSONField(default=default_event_brand, blank=True)
+    expires = models.DateTimeField(default=default_event_expiry, db_index=True)
+    expiring = models.BooleanField(default=True, db_index=True)
+
+    objects = EventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "Event"
+        verbose_name_plural = "Events"
+        indexes = [
+            models.Index(fields=["expiring", "expires"], name="auditlog_ev_expiring_idx"),
+            models.Index(fields=["user"], name="auditlog_ev_user_idx"),
+            models.Index(
+                KeyTransform("authorized_application", "context"), name="authentik_e_ctx_app__idx"
+            ),
+            models.Index(KeyTransform("pk", "user"), name="authentik_e_user_pk__idx"),
+            models.Index(fields=["-created", "-event_uuid"], name="auditlog_ev_latest_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Event action={self.action} user={self.user} context={self.context}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Last line of defence: whatever reached the context is sanitised before it is stored.
+        self.context = sanitize(self.context) or {}
+        self.user = sanitize(self.user) or {}
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        if adding:
+            logger.debug(
+                "Created Event",
+                extra={"action": self.action, "client_ip": self.client_ip, "user": self.user},
+            )
+
+    # --- The builder (authentik's semantics) ---------------------------------------------------
+
+    @classmethod
+    def new(cls, action: str, app: str | None = None, **kwargs: Any) -> Event:
+        """Build (not save) an event. A plain string action becomes ``custom_<action>``; the
+        keyword arguments become the sanitised context."""
+        if not isinstance(action, EventAction):
+            action = f"{EventAction.CUSTOM_PREFIX}{action}"
+        if app is None:
+            app = _caller_app(inspect.currentframe())
+        return cls(action=str(action), app=app, context=sanitize(kwargs))
+
+    def set_user(self, user: Any) -> Event:
+        self.user = get_user(user)
+        return self
+
+    def with_exception(self, exc: BaseException) -> Event:
+        self.context.setdefault("message", str(exc))
+        self.context["exception"] = sanitize(exception_to_dict(exc))
+        return self
+
+    def from_http(self, request: HttpRequest, user: Any = None) -> Event:
+        """Fill in the request's data (path, user, client IP, brand, geo) and save."""
+        from auditlog.enrich import enrich_context
+        from auditlog.requests import client_ip, http_request_context
+
+        self.context["http_request"] = http_request_context(request)
+        brand = getattr(request, "brand", None)
+        if brand is not None:
+            self.brand = model_to_dict(brand)
+        request_user = getattr(request, "user", None)
+        if request_user is not None:
+            self.user = get_user(request_user)
+        if user is not None:
+            self.user = get_user(user)
+        self.client_ip = client_ip(request)
+        enrich_context(self.context, self.client_ip)
+        if not self.app:
+            match = getattr(request, "resolver_match", None)
+            self.app = (match.app_name if match else "") or ""
+        self.save()
+        return self
+
+    # --- Presentation ---------------------------------------------------------------------------
+
+    @property
+    def summary(self) -> str:
+        if "message" in self.context:
+            return str(self.context["message"])
+        return f"{self.action}: {self.context}"
+
+    @property
+    def hyperlink(self) -> str | None:
+        return self.context.get("hyperlink")
+
+    @property
+    def hyperlink_label(self) -> str | None:
+        return self.context.get("hyperlink_label")
+
+    @property
+    def action_label(self) -> str:
+        try:
+            return EventAction(self.action).label
+        except ValueError:
+            return self.action
+
+    @property
+    def is_model_event(self) -> bool:
+        return self.action in (
+            EventAction.MODEL_CREATED,
+            EventAction.MODEL_UPDATED,
+            EventAction.MODEL_DELETED,
+        )
+
+
+def exception_to_dict(exc: BaseException) -> list[dict[str, Any]]:
+    """The exception chain as data: type, value and frames of each exception."""
+    chain: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(chain) < 10:
+        seen.add(id(current))
+        frames = [
+            {"filename": frame.filename, "lineno": frame.lineno, "name": frame.name}
+            for frame in traceback.extract_tb(current.__traceback__)[-50:]
+        ]
+        chain.append(
+            {
+                "exc_type": type(current).__name__,
+                "exc_value": str(current),
+                "syntax_error": None,
+                "is_cause": current.__cause__ is not None,
+                "frames": frames,
+            }
+        )
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _caller_app(frame: Any) -> str:
+    """The calling module's name, replaced by the closest installed app's name only when that
+    app name starts with the module name (authentik's rule)."""
+    caller = frame.f_back if frame is not None else None
+    module = caller.f_globals.get("__name__", "") if caller is not None else ""
+    module = module or sys.modules[__name__].__name__
+    app_names = [config.name for config in apps.get_app_configs()]
+    matches = difflib.get_close_matches(module, app_names, n=1)
+    if matches and matches[0].startswith(module):
+        return matches[0]
+    return module
+
+
+# --- Notifications --------------------------------------------------------------------------
+
+
+class NotificationQuerySet(models.QuerySet["Notification"]):
+    def for_user(self, user: Any) -> NotificationQuerySet:
+        return self.filter(user=user)
+
+    def unseen(self) -> NotificationQuerySet:
+        return self.filter(seen=False)
+
+
+class Notification(models.Model):
+    """A message for one user, shown in the notification drawer."""
+
+    uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
+    severity = models.TextField(
+        choices=NotificationSeverity.choices, default=NotificationSeverity.NOTICE
+    )
+    body = models.TextField()
+    hyperlink = models.TextField(null=True, blank=True, max_length=4096)
+    hyperlink_label = models.TextField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL)
+    seen = models.BooleanField(default=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "seen", "-created"], name="auditlog_notif_user_idx")
+        ]
+
+    def __str__(self) -> str:
+        body = self.body[:75] + ".." if len(self.body) > 75 else self.body
+        return f"Notification for user {self.user_id}: {body}"

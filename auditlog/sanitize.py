@@ -1,0 +1,346 @@
+"""The one redaction policy.
+
+Everything that enters an event (context, diffs, model state, query strings) and everything that
+leaves one (API, pages, exports) goes through :func:`sanitize`, which does two things at once:
+
+* makes the value JSON-safe: models become ``{app, model_name, pk, name}``, users become the
+  ``{username, pk, email}`` shape of authentik's ``get_user``, UUIDs become hex, datetimes ISO
+  8601 with ``Z``, NUL characters are removed;
+* masks secrets: a value under a secret-looking key becomes ``MASK`` (20 asterisks), and string
+  values that are recognisably credentials (password hashes, JWTs, bearer headers, private keys,
+  passwords inside URLs) are masked wherever they appear.
+
+It never mutates its input. Over-masking is a bug too, so the keys that merely look secret
+(``auth_method``, ``authorized_application``, ``passing``, ``author``...) are listed explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import re
+import types
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import PurePath
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.http import HttpRequest
+from django.utils.functional import Promise
+
+MASK = "********************"
+# Deeper structures than this are cut off; no legitimate audit context nests this far.
+MAX_DEPTH = 32
+
+# A key is secret when its letters (separators removed) contain one of these...
+SECRET_SUBSTRINGS = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apikey",
+    "privatekey",
+    "signature",
+    "cookie",
+    "credential",
+    "authorization",
+    "sessionid",
+    "csrf",
+)
+# ...or when one of its words (split on separators and camelCase) is one of these.
+SECRET_WORDS = frozenset({"key", "keys", "pass", "pwd", "auth", "pin", "jwt", "bearer", "dsn"})
+# Exact keys that are secret although no rule above catches them.
+SECRET_KEYS = frozenset({"webhook_url", "connection_string"})
+# Keys that look secret but are not: they stay readable (their nested values are still checked).
+EXEMPT_KEYS = frozenset(
+    {
+        "auth_method",
+        "auth_method_args",
+        "authorized_application",
+        "authenticated_as",
+        "authentication_flow",
+        "authorization_flow",
+        "author",
+        "authors",
+        "passing",
+        "password_change_date",
+        "password_set",
+        "token_type",
+        "expires_in",
+        "keyword",
+        "keywords",
+    }
+)
+# A final word that names metadata about a secret rather than the secret itself.
+METADATA_WORDS = frozenset(
+    {
+        "date",
+        "at",
+        "time",
+        "method",
+        "methods",
+        "type",
+        "types",
+        "flow",
+        "expiry",
+        "expires",
+        "expiring",
+        "length",
+        "count",
+        "policy",
+        "changed",
+        "set",
+    }
+)
+
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+_NON_ALNUM = re.compile(r"[^a-z0-9]")
+# Values that are credentials whatever key they sit under.
+_SECRET_VALUE = re.compile(
+    r"""^(?:pbkdf2_sha256|pbkdf2_sha1|argon2|bcrypt_sha256|bcrypt|scrypt|sha1|md5|crypt)\$"""
+    r"""|^eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]*$"""
+    r"""|-----BEGIN [A-Z ]*PRIVATE KEY-----"""
+    r"""|^(?:AKIA|ASIA)[0-9A-Z]{16}$"""
+    r"""|^gh[pousr]_[A-Za-z0-9]{30,}$"""
+    r"""|^xox[abprs]-[A-Za-z0-9-]{10,}$"""
+)
+_AUTH_HEADER = re.compile(r"\b(Bearer|Basic|Token|Digest)\s+[A-Za-z0-9._~+/=-]{6,}")
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(@)")
+_QUERY_PARAM = re.compile(r"(^|[?&;])([^=&#?\s]+)=([^&#\s]*)")
+
+
+class _Drop:
+    """Marks a value that is left out entirely (an HttpRequest, say)."""
+
+
+DROP = _Drop()
+
+
+@lru_cache(maxsize=8192)
+def is_secret_key(key: str) -> bool:
+    """Whether a value stored under ``key`` must be masked."""
+    lowered = key.lower()
+    if lowered in EXEMPT_KEYS:
+        return False
+    if lowered in SECRET_KEYS:
+        return True
+    words = [word.lower() for word in _WORD.findall(key)]
+    if len(words) > 1 and words[-1] in METADATA_WORDS:
+        return False
+    compact = _NON_ALNUM.sub("", lowered)
+    if any(part in compact for part in SECRET_SUBSTRINGS):
+        return True
+    return any(word in SECRET_WORDS for word in words)
+
+
+def mask_string(value: str) -> str:
+    """Remove NUL characters and mask credentials embedded in a free-text value."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if len(value) < 8:
+        return value
+    if _SECRET_VALUE.search(value):
+        return MASK
+    if " " in value:
+        value = _AUTH_HEADER.sub(lambda m: f"{m.group(1)} {MASK}", value)
+    if "://" in value and "@" in value:
+        value = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}{m.group(2)}", value)
+    if "=" in value:
+        value = _QUERY_PARAM.sub(_mask_query_param, value)
+    return value
+
+
+def _mask_query_param(match: re.Match[str]) -> str:
+    if is_secret_key(match.group(2)):
+        return f"{match.group(1)}{match.group(2)}={MASK}"
+    return match.group(0)
+
+
+def model_to_dict(instance: models.Model) -> dict[str, Any]:
+    """A reference to a model instance: ``{app, model_name, pk, name}``."""
+    name = getattr(instance, "name", None)
+    if not isinstance(name, str) or not name:
+        name = str(instance)
+    return {
+        "app": instance._meta.app_label,
+        "model_name": instance._meta.model_name,
+        "pk": _plain(instance.pk),
+        "name": mask_string(name),
+    }
+
+
+def get_user(user: Any) -> dict[str, Any]:
+    """The ``user`` JSON of an event: ``{username, pk, email}`` (+ ``is_anonymous``)."""
+    from directory.models import ANONYMOUS_USERNAME, User
+
+    if user is None:
+        return {}
+    if getattr(user, "is_anonymous", False) and not isinstance(user, User):
+        user = User.objects.anonymous()
+    data: dict[str, Any] = {
+        "username": mask_string(user.get_username()),
+        "pk": user.pk,
+        "email": mask_string(getattr(user, "email", "") or ""),
+    }
+    if user.get_username() == ANONYMOUS_USERNAME:
+        data["is_anonymous"] = True
+    return data
+
+
+def sanitize(value: Any) -> Any:
+    """Return a JSON-safe copy of ``value`` with every secret masked."""
+    result = _sanitize(value, secret=False, depth=0)
+    return None if result is DROP else result
+
+
+def mask_field_value(field_name: str, value: Any) -> Any:
+    """Sanitise one model field value, masking it when the field's name is secret."""
+    return _sanitize(value, secret=is_secret_key(field_name), depth=1)
+
+
+def _sanitize(value: Any, *, secret: bool, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        return "…"
+    if value is None:
+        return None  # nothing to hide, and "absent" must stay distinguishable from "set"
+    if isinstance(value, bool | int) and not isinstance(value, enum.Enum):
+        return MASK if secret else value
+    if isinstance(value, str) and not isinstance(value, enum.Enum):
+        return MASK if secret else mask_string(value)
+    if isinstance(value, Mapping):
+        return _sanitize_mapping(value, secret=secret, depth=depth)
+    if isinstance(value, list | tuple | set | frozenset | types.GeneratorType):
+        items = value
+        if isinstance(value, set | frozenset):
+            items = _sorted_if_possible(value)
+        result = []
+        for item in items:
+            cleaned = _sanitize(item, secret=secret, depth=depth + 1)
+            if cleaned is not DROP:
+                result.append(cleaned)
+        return result
+    converted = _convert(value)
+    if converted is DROP:
+        return DROP
+    if isinstance(converted, Mapping | list):
+        return _sanitize(converted, secret=secret, depth=depth + 1)
+    if secret:
+        return MASK
+    if isinstance(converted, str):
+        return mask_string(converted)
+    return converted
+
+
+def _sanitize_mapping(value: Mapping[Any, Any], *, secret: bool, depth: int) -> dict[str, Any]:
+    # Under a secret key, a model reference stays readable (it names an object, it is not the
+    # secret); any other mapping has every leaf masked.
+    if secret and _is_model_reference(value):
+        secret = False
+    result: dict[str, Any] = {}
+    for raw_key, item in value.items():
+        key = str(raw_key).replace("\x00", "")
+        child_secret = secret or is_secret_key(key)
+        cleaned = _sanitize(item, secret=child_secret, depth=depth + 1)
+        if cleaned is not DROP:
+            result[key] = cleaned
+    return result
+
+
+def _is_model_reference(value: Mapping[Any, Any]) -> bool:
+    return (
+        "model_name" in value
+        and "pk" in value
+        and set(value) <= {"app", "model_name", "pk", "name"}
+    )
+
+
+def _sorted_if_possible(values: Iterable[Any]) -> list[Any]:
+    items = list(values)
+    try:
+        return sorted(items)
+    except TypeError:
+        return items
+
+
+def _plain(value: Any) -> Any:
+    """A primary key as JSON: UUIDs as hex, the rest sanitised."""
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    return sanitize(value)
+
+
+def _convert(value: Any) -> Any:
+    """Turn one non-container value into something JSON can hold."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from directory.models import User
+
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+            return value.isoformat().replace("+00:00", "Z")
+        return value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return str(value.total_seconds())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, enum.Enum):
+        return _convert_plain(value.value)
+    if isinstance(value, HttpRequest):
+        return DROP
+    if isinstance(value, User | AnonymousUser):
+        return get_user(value)
+    if isinstance(value, models.Model):
+        return model_to_dict(value)
+    if isinstance(value, models.QuerySet):
+        return [model_to_dict(item) for item in value[:1000]]
+    if isinstance(value, type):
+        return {"type": value.__name__, "module": value.__module__}
+    if isinstance(value, BaseException):
+        return str(value)
+    if dataclasses.is_dataclass(value):
+        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    if isinstance(value, PurePath | Promise):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, Decimal):
+        return str(value)
+    geo = _geoip_record(value)
+    if geo is not None:
+        return geo
+    try:
+        return DjangoJSONEncoder().default(value)
+    except TypeError:
+        return str(value)
+
+
+def _convert_plain(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return _convert(value)
+
+
+def _geoip_record(value: Any) -> dict[str, Any] | None:
+    from auditlog.enrich import asn_to_dict, city_to_dict
+
+    try:
+        import geoip2.models
+    except ImportError:  # pragma: no cover - geoip2 is a dependency
+        return None
+    if isinstance(value, geoip2.models.City):
+        return dict(city_to_dict(value))
+    if isinstance(value, geoip2.models.ASN):
+        return dict(asn_to_dict(value))
+    return None
