@@ -1,0 +1,169 @@
+"""Query parameters of the event list (also accepted by volume/, stats/ and export/)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import django_filters
+from django.db.models import Q, QuerySet
+from rest_framework import filters
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+
+from auditlog.models import Event, EventAction, Notification, NotificationSeverity
+from auditlog.search import SearchSchema, apply_search
+
+
+class EventFilter(django_filters.FilterSet):
+    action = django_filters.CharFilter(
+        field_name="action",
+        lookup_expr="icontains",
+        help_text="Action contains (model_ matches all model events).",
+    )
+    actions = django_filters.MultipleChoiceFilter(
+        field_name="action",
+        choices=EventAction.choices,
+        help_text="Exact actions (repeat the parameter).",
+    )
+    username = django_filters.CharFilter(
+        method="filter_username",
+        help_text="Events by the user, naming the user (context.username) or changing the user.",
+    )
+    client_ip = django_filters.CharFilter(
+        method="filter_client_ip", help_text="Exact client address."
+    )
+    context_model_pk = django_filters.CharFilter(
+        method="filter_model_pk", help_text="context.model.pk"
+    )
+    context_model_name = django_filters.CharFilter(
+        field_name="context__model__model_name", help_text="context.model.model_name"
+    )
+    context_model_app = django_filters.CharFilter(
+        field_name="context__model__app", help_text="context.model.app"
+    )
+    context_authorized_app = django_filters.CharFilter(
+        method="filter_authorized_app", help_text="context.authorized_application.pk"
+    )
+    context_device = django_filters.CharFilter(
+        method="filter_device", help_text="context.device.pk"
+    )
+    brand_name = django_filters.CharFilter(field_name="brand__name", help_text="brand.name")
+
+    class Meta:
+        model = Event
+        fields: list[str] = []
+
+    def filter_username(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
+        return queryset.by_username(value)  # type: ignore[attr-defined]
+
+    def filter_client_ip(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
+        try:
+            address = str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ValidationError(
+                {"client_ip": [f"{value!r} is not a valid IP address."]}
+            ) from None
+        return queryset.filter(client_ip=address)
+
+    def filter_model_pk(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
+        value = value.replace("-", "")
+        condition = Q(context__model__pk=value)
+        if value.lstrip("-").isdigit():
+            condition |= Q(context__model__pk=int(value))
+        return queryset.filter(condition)
+
+    def filter_authorized_app(
+        self, queryset: QuerySet[Event], name: str, value: str
+    ) -> QuerySet[Event]:
+        return queryset.filter(context__authorized_application__pk=value.replace("-", ""))
+
+    def filter_device(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
+        return queryset.filter(context__device__pk=value.replace("-", ""))
+
+
+class NotificationFilter(django_filters.FilterSet):
+    severity = django_filters.ChoiceFilter(
+        choices=NotificationSeverity.choices, help_text="Severity."
+    )
+    body = django_filters.CharFilter(lookup_expr="icontains", help_text="Body contains.")
+    created__gte = django_filters.IsoDateTimeFilter(
+        field_name="created", lookup_expr="gte", help_text="Created at or after."
+    )
+    created__lte = django_filters.IsoDateTimeFilter(
+        field_name="created", lookup_expr="lte", help_text="Created at or before."
+    )
+    event = django_filters.UUIDFilter(field_name="event_id", help_text="The linked event's pk.")
+    seen = django_filters.BooleanFilter(help_text="Read (true) or unread (false).")
+    user = django_filters.NumberFilter(
+        field_name="user_id", help_text="The recipient's pk (always you)."
+    )
+
+    class Meta:
+        model = Notification
+        fields: list[str] = []
+
+
+class QLSearchFilter(filters.BaseFilterBackend):
+    """``?search=``: DjangoQL against the view's ``search_schema``, or a text match."""
+
+    search_param = "search"
+
+    def filter_queryset(
+        self, request: Request, queryset: QuerySet[Any], view: Any
+    ) -> QuerySet[Any]:
+        schema: type[SearchSchema] | None = getattr(view, "search_schema", None)
+        search = request.query_params.get(self.search_param, "")
+        if not search or schema is None:
+            return queryset
+        return apply_search(queryset, search, schema)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        if getattr(view, "search_schema", None) is None:
+            return []
+        return [
+            {
+                "name": self.search_param,
+                "required": False,
+                "in": "query",
+                "description": (
+                    'A DjangoQL query (e.g. action = "login" and context.geo.country = "DE"), '
+                    "or plain text matched against the main fields. A malformed query is a 400."
+                ),
+                "schema": {"type": "string"},
+            }
+        ]
+
+
+class StableOrderingFilter(filters.OrderingFilter):
+    """``?ordering=`` over the view's fields, with the pk as the last tie-breaker.
+
+    Unknown fields are a 400 rather than silently ignored; ``ordering_aliases`` map API names to
+    lookups (``username`` → ``user__username``).
+    """
+
+    def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> list[str]:
+        params = request.query_params.get(self.ordering_param)
+        aliases: dict[str, str] = getattr(view, "ordering_aliases", {})
+        allowed = set(getattr(view, "ordering_fields", [])) | set(aliases)
+        if params:
+            terms = [term.strip() for term in params.split(",") if term.strip()]
+            unknown = [term for term in terms if term.lstrip("-") not in allowed]
+            if unknown:
+                choices = ", ".join(sorted(allowed))
+                message = f"Cannot order by {', '.join(unknown)}; use one of {choices}."
+                raise ValidationError({self.ordering_param: [message]})
+            ordering = [self._resolve(term, aliases) for term in terms]
+        else:
+            ordering = list(self.get_default_ordering(view) or [])
+        pk = queryset.model._meta.pk.name
+        if not any(term.lstrip("-") in (pk, "pk") for term in ordering):
+            descending = bool(ordering) and ordering[0].startswith("-")
+            ordering.append(f"-{pk}" if descending else pk)
+        return ordering
+
+    @staticmethod
+    def _resolve(term: str, aliases: dict[str, str]) -> str:
+        prefix = "-" if term.startswith("-") else ""
+        name = term.lstrip("-")
+        return prefix + aliases.get(name, name)

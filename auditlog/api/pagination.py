@@ -1,0 +1,117 @@
+"""authentik's pagination: page numbers (0 for none), Django Paginator semantics, and the
+search completion data alongside the results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.paginator import Paginator as DjangoPaginator
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+PAGE_SIZE_PARAM = "page_size"
+
+
+class Pagination(PageNumberPagination):
+    page_size = 100
+    page_size_query_param = PAGE_SIZE_PARAM
+    django_paginator_class = DjangoPaginator
+
+    @property
+    def max_page_size(self) -> int:  # type: ignore[override]
+        return int(settings.API_MAX_PAGE_SIZE)
+
+    def get_page_size(self, request: Request) -> int:
+        raw = request.query_params.get(PAGE_SIZE_PARAM)
+        if raw is None or raw == "":
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            raise ValidationError({PAGE_SIZE_PARAM: [f"{raw!r} is not a whole number."]}) from None
+        if not 1 <= size <= self.max_page_size:
+            raise ValidationError(
+                {PAGE_SIZE_PARAM: [f"Must be between 1 and {self.max_page_size}, not {size}."]}
+            )
+        return size
+
+    def get_paginated_response(self, data: Any) -> Response:
+        page = self.page
+        assert page is not None, "paginate_queryset() runs first"
+        return Response(
+            {
+                "pagination": {
+                    "next": page.next_page_number() if page.has_next() else 0,
+                    "previous": page.previous_page_number() if page.has_previous() else 0,
+                    "count": page.paginator.count,
+                    "current": page.number,
+                    "total_pages": page.paginator.num_pages,
+                    "start_index": page.start_index(),
+                    "end_index": page.end_index(),
+                },
+                "results": data,
+                "autocomplete": self.autocomplete(),
+            }
+        )
+
+    def autocomplete(self) -> dict[str, Any]:
+        view = getattr(self, "view", None)
+        provider = getattr(view, "get_autocomplete", None)
+        return provider() if provider is not None else {}
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
+        self.view = view
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        number = {"type": "integer"}
+        return {
+            "type": "object",
+            "required": ["pagination", "results", "autocomplete"],
+            "properties": {
+                "pagination": {
+                    "type": "object",
+                    "required": [
+                        "next",
+                        "previous",
+                        "count",
+                        "current",
+                        "total_pages",
+                        "start_index",
+                        "end_index",
+                    ],
+                    "properties": {
+                        "next": {**number, "description": "Next page number, 0 on the last."},
+                        "previous": {**number, "description": "Previous page, 0 on the first."},
+                        "count": number,
+                        "current": number,
+                        "total_pages": number,
+                        "start_index": number,
+                        "end_index": number,
+                    },
+                },
+                "results": schema,
+                "autocomplete": {"type": "object", "additionalProperties": {}},
+            },
+        }
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": "page",
+                "required": False,
+                "in": "query",
+                "description": "A page number within the paginated result set (from 1).",
+                "schema": {"type": "integer", "minimum": 1},
+            },
+            {
+                "name": PAGE_SIZE_PARAM,
+                "required": False,
+                "in": "query",
+                "description": f"Results per page (1 to {self.max_page_size}, default 100).",
+                "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
+            },
+        ]

@@ -1,0 +1,237 @@
+"""``/api/v3/events/``: the event log (append-only) and the current user's notifications."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.text import slugify
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from auditlog.api.filters import (
+    EventFilter,
+    NotificationFilter,
+    QLSearchFilter,
+    StableOrderingFilter,
+)
+from auditlog.api.permissions import IsAuthenticated
+from auditlog.api.serializers import (
+    ActionSerializer,
+    EventSerializer,
+    NotificationSerializer,
+    StatsSerializer,
+    TopPerUserSerializer,
+    VolumeSerializer,
+)
+from auditlog.models import Event, EventAction, Notification
+from auditlog.search import EventSearchSchema
+from auditlog.suggestions import event_introspection, suggest_values
+from project.durations import DurationFormatError, parse_duration
+
+MAX_HISTORY = timedelta(days=90)
+STATS_WINDOW = timedelta(days=60)
+
+
+def _int_param(request: Request, name: str, default: int, *, minimum: int, maximum: int) -> int:
+    raw = request.query_params.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({name: [f"{raw!r} is not a whole number."]}) from None
+    if value < minimum:
+        raise ValidationError({name: [f"Must be at least {minimum}."]})
+    return min(value, maximum)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List events, newest first", description="Filter, search and order the event log."
+    ),
+    retrieve=extend_schema(summary="One event"),
+    create=extend_schema(
+        summary="Ingest an event",
+        description="Record an event from another system. The server sets pk, created and expires, "
+        "and masks secrets in the JSON fields. Needs auditlog.add_event.",
+    ),
+)
+class EventViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """The event log. Events are append-only: they cannot be updated or deleted here."""
+
+    queryset = Event.objects.all()
+    serializer_class = EventSerializer
+    filter_backends = [QLSearchFilter, DjangoFilterBackend, StableOrderingFilter]
+    filterset_class = EventFilter
+    search_schema = EventSearchSchema
+    ordering = ["-created"]
+    ordering_fields = [
+        "event_uuid",
+        "user",
+        "action",
+        "app",
+        "context",
+        "client_ip",
+        "created",
+        "expires",
+        "brand",
+    ]
+    ordering_aliases = {
+        "pk": "event_uuid",
+        "username": "user__username",
+        "brand_name": "brand__name",
+    }
+
+    def get_autocomplete(self) -> dict[str, Any]:
+        return event_introspection()
+
+    @extend_schema(
+        summary="Every event action", responses=ActionSerializer(many=True), filters=False
+    )
+    @action(detail=False, pagination_class=None, filter_backends=[])
+    def actions(self, request: Request) -> Response:
+        return Response(
+            [
+                {
+                    "name": str(choice.label),
+                    "description": "",
+                    "component": choice.value,
+                    "model_name": "",
+                }
+                for choice in EventAction
+            ]
+        )
+
+    @extend_schema(
+        summary="The most used applications",
+        parameters=[
+            OpenApiParameter(
+                "action", OpenApiTypes.STR, description="The action to count (default login)."
+            ),
+            OpenApiParameter(
+                "top_n", OpenApiTypes.INT, description="How many applications (default 15)."
+            ),
+        ],
+        responses=TopPerUserSerializer(many=True),
+        filters=False,
+    )
+    @action(detail=False, pagination_class=None, filter_backends=[])
+    def top_per_user(self, request: Request) -> Response:
+        chosen = request.query_params.get("action") or EventAction.LOGIN
+        top_n = _int_param(request, "top_n", 15, minimum=1, maximum=1000)
+        return Response(self.get_queryset().top_applications(action=chosen, top_n=top_n))  # type: ignore[attr-defined]
+
+    @extend_schema(
+        summary="Event volume per action in 6-hour buckets",
+        parameters=[
+            OpenApiParameter(
+                "history_days", OpenApiTypes.INT, description="Days back (default 7, at most 90)."
+            ),
+        ],
+        responses=VolumeSerializer(many=True),
+    )
+    @action(detail=False, pagination_class=None)
+    def volume(self, request: Request) -> Response:
+        days = _int_param(request, "history_days", 7, minimum=1, maximum=MAX_HISTORY.days)
+        queryset = self.filter_queryset(self.get_queryset())
+        rows = queryset.volume(since=timezone.now() - timedelta(days=days))  # type: ignore[attr-defined]
+        return Response(VolumeSerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="Distinct users and event counts over time steps",
+        parameters=[
+            OpenApiParameter(
+                "count_steps",
+                OpenApiTypes.STR,
+                many=True,
+                required=True,
+                description="Repeatable durations such as hours=24 or days=7 (at most 90 days).",
+            ),
+        ],
+        responses=StatsSerializer,
+    )
+    @action(detail=False, pagination_class=None)
+    def stats(self, request: Request) -> Response:
+        raw_steps = request.query_params.getlist("count_steps")
+        if not raw_steps:
+            raise ValidationError({"count_steps": ["At least one count_steps value is required."]})
+        steps: dict[str, timedelta] = {}
+        errors: dict[str, list[str]] = {}
+        for index, raw in enumerate(raw_steps):
+            try:
+                steps[slugify(raw).replace("-", "_")] = min(parse_duration(raw), MAX_HISTORY)
+            except DurationFormatError as exc:
+                errors[str(index)] = [str(exc)]
+        if errors:
+            raise ValidationError({"count_steps": errors})
+        now = timezone.now()
+        queryset = self.filter_queryset(self.get_queryset()).filter(created__gte=now - STATS_WINDOW)
+        return Response(queryset.stats(steps, now=now))  # type: ignore[attr-defined]
+
+    @extend_schema(
+        summary="Values for the search completion",
+        parameters=[
+            OpenApiParameter(
+                "field",
+                OpenApiTypes.STR,
+                required=True,
+                description="model.field, as in autocomplete.",
+            ),
+            OpenApiParameter("search", OpenApiTypes.STR, description="What the value contains."),
+        ],
+        filters=False,
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    @action(detail=False, pagination_class=None, filter_backends=[], url_path="suggestions")
+    def suggestions(self, request: Request) -> Response:
+        field = request.query_params.get("field", "")
+        search = request.query_params.get("search", "").replace("\x00", "")
+        try:
+            items = suggest_values(field, search)
+        except LookupError as exc:
+            raise ValidationError({"field": [str(exc)]}) from None
+        return Response({"items": items, "page": 1, "has_next": False})
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your notifications"),
+    partial_update=extend_schema(
+        summary="Mark a notification read", description='Send {"seen": true}.'
+    ),
+)
+class NotificationViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The signed-in user's notifications; nobody sees anyone else's."""
+
+    serializer_class = NotificationSerializer
+    permission_classes = [IsAuthenticated]
+    filter_backends = [DjangoFilterBackend, StableOrderingFilter]
+    filterset_class = NotificationFilter
+    ordering = ["-created"]
+    ordering_fields = ["created", "severity", "seen", "uuid"]
+    ordering_aliases = {"pk": "uuid"}
+
+    def get_queryset(self) -> QuerySet[Notification]:
+        if getattr(self, "swagger_fake_view", False):
+            return Notification.objects.none()
+        return Notification.objects.for_user(self.request.user).select_related("event")
+
+    @extend_schema(summary="Mark all your notifications read", request=None, responses={204: None})
+    @action(detail=False, methods=["post"], pagination_class=None, filter_backends=[])
+    def mark_all_seen(self, request: Request) -> Response:
+        Notification.objects.for_user(request.user).unseen().update(seen=True)
+        return Response(status=status.HTTP_204_NO_CONTENT)
