@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from auditlog.api.views import EventViewSet, NotificationViewSet
 from directory.api.views import GroupViewSet, TokenViewSet, UserViewSet
+from exports.api.views import DataExportViewSet
 
 
 class Router(DefaultRouter):
@@ -18,6 +19,7 @@ router.register("events/notifications", NotificationViewSet, basename="notificat
 router.register("core/users", UserViewSet, basename="user")
 router.register("core/groups", GroupViewSet, basename="group")
 router.register("core/tokens", TokenViewSet, basename="token")
+router.register("reports/exports", DataExportViewSet, basename="dataexport")
 
 urlpatterns = [
     *router.urls,

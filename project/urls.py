@@ -4,4 +4,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("api/v3/", include("project.api_urls")),
+    path("exports/", include("exports.urls")),
 ]

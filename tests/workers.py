@@ -94,7 +94,9 @@ def running_worker(
         )
     try:
         _wait_for(log, "ready.", process)
-        sender = Celery("test-sender", broker=broker_url)
+        # Not the current app: shared tasks elsewhere in the test run must keep using the
+        # project's app (eager in tests), not this sender.
+        sender = Celery("test-sender", broker=broker_url, set_as_current=False)
         sender.conf.task_default_queue = queue
         if broker_url.startswith("filesystem://"):
             broker = Path(env["DATA_DIR"]) / "broker"

@@ -35,6 +35,7 @@ from auditlog.api.serializers import (
 from auditlog.models import Event, EventAction, Notification
 from auditlog.search import EventSearchSchema
 from auditlog.suggestions import event_introspection, suggest_values
+from exports.api.mixins import ExportMixin
 from project.durations import DurationFormatError, parse_duration
 
 MAX_HISTORY = timedelta(days=90)
@@ -65,7 +66,7 @@ def _int_param(request: Request, name: str, default: int, *, minimum: int, maxim
         "and masks secrets in the JSON fields. Needs auditlog.add_event.",
     ),
 )
-class EventViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class EventViewSet(ExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """The event log. Events are append-only: they cannot be updated or deleted here."""
 
     queryset = Event.objects.all()

@@ -32,6 +32,7 @@ from directory.api.serializers import (
 )
 from directory.models import Group, Token, User
 from directory.search import GroupSearchSchema, UserSearchSchema
+from exports.api.mixins import ExportMixin
 
 INCLUDE_GROUPS = OpenApiParameter(
     "include_groups", OpenApiTypes.BOOL, description="Include groups_obj (default true)."
@@ -56,7 +57,7 @@ def _ensure_may_change(
     list=extend_schema(summary="List users", parameters=[INCLUDE_GROUPS, INCLUDE_ROLES]),
     retrieve=extend_schema(summary="One user", parameters=[INCLUDE_GROUPS, INCLUDE_ROLES]),
 )
-class UserViewSet(viewsets.ModelViewSet):
+class UserViewSet(ExportMixin, viewsets.ModelViewSet):
     """Users (the anonymous stand-in is never listed). Changes are audited with diffs."""
 
     serializer_class = UserSerializer

@@ -1,0 +1,10 @@
+"""Web URLs of the exports app (downloads go through an authenticated view)."""
+
+from django.urls import path
+
+from exports import views
+
+app_name = "exports"
+urlpatterns = [
+    path("<uuid:pk>/download/", views.download, name="download"),
+]

@@ -1,0 +1,41 @@
+"""Downloading an export's file: only through these views, with the API's permission checks
+(the files are never served as public media)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest
+from django.shortcuts import get_object_or_404
+from django.utils.cache import patch_cache_control
+from django.views.decorators.http import require_GET
+
+from exports.models import DataExport, ExportFormat
+
+CONTENT_TYPES = {
+    ExportFormat.CSV: "text/csv; charset=utf-8",
+    ExportFormat.JSONL: "application/jsonl; charset=utf-8",
+}
+
+
+def file_response(export: DataExport) -> FileResponse:
+    """The export's file as an attachment, streamed from storage."""
+    try:
+        handle = export.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The export's file is missing.") from None
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=export.filename,
+        content_type=CONTENT_TYPES[ExportFormat(export.format)],
+    )
+    patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+@require_GET
+@login_required
+def download(request: HttpRequest, pk: str) -> FileResponse:
+    """404 unless the export is visible to the user, completed and not failed."""
+    export = get_object_or_404(DataExport.objects.visible_to(request.user).downloadable(), pk=pk)
+    return file_response(export)
