@@ -44,6 +44,7 @@ IGNORED_MODELS = frozenset(
     {
         "auditlog.event",
         "auditlog.notification",
+        "auditlog.notificationdelivery",
         "auditlog.eventchainlink",
         "auditlog.chaincheckpoint",
         "exports.dataexport",

@@ -1,4 +1,5 @@
-"""Housekeeping receivers: caches that must follow the rows they cache."""
+"""Housekeeping receivers: caches that must follow the rows they cache, and the hand-off of
+new events to the notification rules."""
 
 from __future__ import annotations
 
@@ -14,9 +15,20 @@ def _forget_retention(**_: Any) -> None:
 
 
 def connect() -> None:
-    from auditlog.models import SystemSettings
+    from auditlog import notifications
+    from auditlog.models import Event, NotificationRule, SystemSettings
 
     post_save.connect(_forget_retention, sender=SystemSettings, dispatch_uid="auditlog.retention")
     post_delete.connect(
         _forget_retention, sender=SystemSettings, dispatch_uid="auditlog.retention_d"
+    )
+    # Notification rules: every committed event is offered to the dispatcher.
+    post_save.connect(
+        notifications.on_event_saved, sender=Event, dispatch_uid="auditlog.notifications"
+    )
+    post_save.connect(
+        notifications.forget_rules, sender=NotificationRule, dispatch_uid="auditlog.rules"
+    )
+    post_delete.connect(
+        notifications.forget_rules, sender=NotificationRule, dispatch_uid="auditlog.rules_d"
     )

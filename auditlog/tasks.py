@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from typing import Any
 
-from auditlog import services
+from celery import shared_task
+from django.conf import settings
+
+from auditlog import notifications, services
+from auditlog.transports import TransportError
 
 
 @shared_task(name="auditlog.tasks.delete_expired_events")
@@ -15,3 +19,24 @@ def delete_expired_events() -> int:
 @shared_task(name="auditlog.tasks.clean_up_notifications")
 def clean_up_notifications() -> int:
     return services.clean_up_notifications()
+
+
+@shared_task(name="auditlog.tasks.dispatch_notifications")
+def dispatch_notifications(event_id: str) -> int:
+    return len(notifications.dispatch_event(event_id))
+
+
+@shared_task(
+    bind=True,
+    name="auditlog.tasks.deliver_notification",
+    autoretry_for=(TransportError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=settings.NOTIFICATION_MAX_RETRIES,
+)
+def deliver_notification(self: Any, delivery_id: str) -> str:
+    """One attempt; transient failures are retried with exponential backoff, the last one is
+    recorded (the service decides, knowing whether this is the final attempt)."""
+    final = self.request.retries >= (self.max_retries or 0)
+    return notifications.deliver(delivery_id, final_attempt=final)

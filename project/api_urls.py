@@ -4,6 +4,11 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from auditlog.api.rules import (
+    NotificationDeliveryViewSet,
+    NotificationRuleViewSet,
+    NotificationTransportViewSet,
+)
 from auditlog.api.views import EventViewSet, NotificationViewSet
 from directory.api.views import GroupViewSet, TokenViewSet, UserViewSet
 from exports.api.views import DataExportViewSet
@@ -16,6 +21,9 @@ class Router(DefaultRouter):
 router = Router()
 router.register("events/events", EventViewSet, basename="event")
 router.register("events/notifications", NotificationViewSet, basename="notification")
+router.register("events/transports", NotificationTransportViewSet, basename="notificationtransport")
+router.register("events/rules", NotificationRuleViewSet, basename="notificationrule")
+router.register("events/deliveries", NotificationDeliveryViewSet, basename="notificationdelivery")
 router.register("core/users", UserViewSet, basename="user")
 router.register("core/groups", GroupViewSet, basename="group")
 router.register("core/tokens", TokenViewSet, basename="token")
