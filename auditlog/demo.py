@@ -168,8 +168,11 @@ def build_directory(rng: random.Random) -> DemoDirectory:
     """Users, groups, tokens and brands the demo events refer to (created once)."""
     with transaction.atomic():
         ensure_default_groups()
+        default = Brand.objects.default() or Brand.objects.create(
+            domain="default", name="Default brand", default=True
+        )
         brands = [
-            Brand.objects.default(),
+            default,
             Brand.objects.get_or_create(domain="acme.example.com", defaults={"name": "Acme Corp"})[
                 0
             ],

@@ -141,7 +141,8 @@ def default_event_expiry() -> datetime:
 def default_event_brand() -> dict[str, Any]:
     from directory.brands import default_brand
 
-    return model_to_dict(default_brand())
+    brand = default_brand()
+    return model_to_dict(brand) if brand is not None else {}
 
 
 # --- Events ---------------------------------------------------------------------------------
@@ -237,6 +238,24 @@ class EventQuerySet(models.QuerySet["Event"]):
             for row in rows
         ]
 
+    def geo_points(self, *, limit: int = 5000) -> list[dict[str, Any]]:
+        """Where events happened: one row per located place with its event count, computed
+        over the whole queryset (not a page) and bounded to the ``limit`` busiest places."""
+        lat = KeyTransform("lat", KeyTransform("geo", "context"))
+        long = KeyTransform("long", KeyTransform("geo", "context"))
+        rows = (
+            self.filter(context__geo__lat__isnull=False, context__geo__long__isnull=False)
+            .annotate(lat=lat, long=long)
+            .values("lat", "long")
+            .annotate(count=Count("pk"))
+            .order_by("-count")[:limit]
+        )
+        return [
+            {"lat": row["lat"], "long": row["long"], "count": row["count"]}
+            for row in rows
+            if isinstance(row["lat"], int | float) and isinstance(row["long"], int | float)
+        ]
+
     def by_username(self, username: str) -> EventQuerySet:
         """Events by the user, about the user (``context.username``) or changing the user."""
         from directory.models import User
@@ -324,7 +343,7 @@ class Event(models.Model):
 
         self.context["http_request"] = http_request_context(request)
         brand = getattr(request, "brand", None)
-        if brand is not None:
+        if brand:  # a lazy object wrapping None is falsy
             self.brand = model_to_dict(brand)
         request_user = getattr(request, "user", None)
         if request_user is not None:

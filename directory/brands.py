@@ -9,10 +9,10 @@ from directory.models import Brand
 
 _TTL_SECONDS = 60.0
 _lock = Lock()
-_cache: dict[str, tuple[float, Brand]] = {}
+_cache: dict[str, tuple[float, Brand | None]] = {}
 
 
-def brand_for_host(host: str) -> Brand:
+def brand_for_host(host: str) -> Brand | None:
     key = host.split(":")[0].lower()
     now = time.monotonic()
     cached = _cache.get(key)
@@ -24,7 +24,7 @@ def brand_for_host(host: str) -> Brand:
     return brand
 
 
-def default_brand() -> Brand:
+def default_brand() -> Brand | None:
     return brand_for_host("")
 
 

@@ -219,10 +219,10 @@ def default_token_expiry() -> Any:
 
 
 class TokenIntent(models.TextChoices):
-    VERIFICATION = "verification"
-    API = "api"
-    RECOVERY = "recovery"
-    APP_PASSWORD = "app_password"  # noqa: S105 - an intent name, not a password
+    VERIFICATION = "verification", "Verification"
+    API = "api", "API token"
+    RECOVERY = "recovery", "Recovery"
+    APP_PASSWORD = "app_password", "App password"
 
 
 class TokenQuerySet(models.QuerySet["Token"]):
@@ -267,15 +267,11 @@ class Token(models.Model):
 
 
 class BrandQuerySet(models.QuerySet["Brand"]):
-    def default(self) -> Brand:
-        brand = self.filter(default=True).first()
-        if brand is None:
-            brand, _ = self.get_or_create(
-                default=True, defaults={"domain": "default", "name": "Default brand"}
-            )
-        return brand
+    def default(self) -> Brand | None:
+        """The default brand; None while there is none (a lookup never creates one)."""
+        return self.filter(default=True).first()
 
-    def for_host(self, host: str) -> Brand:
+    def for_host(self, host: str) -> Brand | None:
         """The brand whose domain is the host or a parent of it, else the default brand."""
         host = host.split(":")[0].lower().rstrip(".")
         best: Brand | None = None

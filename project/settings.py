@@ -87,6 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "auditlog.context_processors.navigation",
             ],
         },
     },
@@ -121,6 +122,11 @@ AUTHENTICATION_BACKENDS = ["directory.backends.DirectoryBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "auditlog:overview"
 LOGOUT_REDIRECT_URL = "login"
+# Login rate limiting: after this many failed logins within the window, further attempts for
+# that username from that address (or from one address overall, at four times the number)
+# are refused without checking the password.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_WINDOW = env_duration("LOGIN_FAILURE_WINDOW", "minutes=15")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -1,8 +1,15 @@
 """Top-level URLs: the web admin, the REST API under /api/v3/ and its schema."""
 
+from django.contrib.auth.views import LogoutView
 from django.urls import include, path
+
+from auditlog.login import LoginView
 
 urlpatterns = [
     path("api/v3/", include("project.api_urls")),
+    path("login/", LoginView.as_view(), name="login"),
+    path("logout/", LogoutView.as_view(), name="logout"),
     path("exports/", include("exports.urls")),
+    path("", include("directory.urls")),
+    path("", include("auditlog.urls")),
 ]

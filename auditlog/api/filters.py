@@ -135,6 +135,42 @@ class QLSearchFilter(filters.BaseFilterBackend):
         ]
 
 
+class OrderingError(ValueError):
+    pass
+
+
+def resolve_ordering(
+    raw: str | None,
+    *,
+    allowed: set[str],
+    aliases: dict[str, str],
+    default: list[str],
+    pk: str,
+) -> list[str]:
+    """``ordering=-created,action`` to ORM terms, with the pk as the last tie-breaker, so every
+    page of a listing is stable. Unknown terms raise :class:`OrderingError`."""
+    allowed = allowed | set(aliases)
+    if raw:
+        terms = [term.strip() for term in raw.split(",") if term.strip()]
+        unknown = [term for term in terms if term.lstrip("-") not in allowed]
+        if unknown:
+            choices = ", ".join(sorted(allowed))
+            raise OrderingError(f"Cannot order by {', '.join(unknown)}; use one of {choices}.")
+        ordering = [_alias(term, aliases) for term in terms]
+    else:
+        ordering = list(default)
+    if not any(term.lstrip("-") in (pk, "pk") for term in ordering):
+        descending = bool(ordering) and ordering[0].startswith("-")
+        ordering.append(f"-{pk}" if descending else pk)
+    return ordering
+
+
+def _alias(term: str, aliases: dict[str, str]) -> str:
+    prefix = "-" if term.startswith("-") else ""
+    name = term.lstrip("-")
+    return prefix + aliases.get(name, name)
+
+
 class StableOrderingFilter(filters.OrderingFilter):
     """``?ordering=`` over the view's fields, with the pk as the last tie-breaker.
 
@@ -143,27 +179,13 @@ class StableOrderingFilter(filters.OrderingFilter):
     """
 
     def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> list[str]:
-        params = request.query_params.get(self.ordering_param)
-        aliases: dict[str, str] = getattr(view, "ordering_aliases", {})
-        allowed = set(getattr(view, "ordering_fields", [])) | set(aliases)
-        if params:
-            terms = [term.strip() for term in params.split(",") if term.strip()]
-            unknown = [term for term in terms if term.lstrip("-") not in allowed]
-            if unknown:
-                choices = ", ".join(sorted(allowed))
-                message = f"Cannot order by {', '.join(unknown)}; use one of {choices}."
-                raise ValidationError({self.ordering_param: [message]})
-            ordering = [self._resolve(term, aliases) for term in terms]
-        else:
-            ordering = list(self.get_default_ordering(view) or [])
-        pk = queryset.model._meta.pk.name
-        if not any(term.lstrip("-") in (pk, "pk") for term in ordering):
-            descending = bool(ordering) and ordering[0].startswith("-")
-            ordering.append(f"-{pk}" if descending else pk)
-        return ordering
-
-    @staticmethod
-    def _resolve(term: str, aliases: dict[str, str]) -> str:
-        prefix = "-" if term.startswith("-") else ""
-        name = term.lstrip("-")
-        return prefix + aliases.get(name, name)
+        try:
+            return resolve_ordering(
+                request.query_params.get(self.ordering_param),
+                allowed=set(getattr(view, "ordering_fields", [])),
+                aliases=getattr(view, "ordering_aliases", {}),
+                default=list(self.get_default_ordering(view) or []),
+                pk=queryset.model._meta.pk.name,
+            )
+        except OrderingError as exc:
+            raise ValidationError({self.ordering_param: [str(exc)]}) from None

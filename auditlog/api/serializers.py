@@ -83,7 +83,7 @@ class EventSerializer(serializers.ModelSerializer):
         )
         if "brand" in validated_data:
             event.brand = sanitize(validated_data["brand"])
-        elif request is not None and getattr(request, "brand", None) is not None:
+        elif request is not None and getattr(request, "brand", None):
             event.brand = model_to_dict(request.brand)
         event.save()
         return event

@@ -1,0 +1,24 @@
+"""What every page's frame needs: the unread count for the notification bell."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from auditlog.models import EventAction, Notification
+from auditlog.presentation import action_label, all_action_colors
+from auditlog.web import PAGE_SIZES
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {
+        "unread_notifications": Notification.objects.for_user(user).unseen().count(),
+        "page_sizes": PAGE_SIZES,
+        # The same colour and label for an action on every page and chart.
+        "action_colors": all_action_colors(),
+        "action_labels": {action: action_label(action) for action in EventAction.values},
+    }

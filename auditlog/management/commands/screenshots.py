@@ -1,0 +1,209 @@
+"""Screenshots of every page at 1280x800, so a person can look at them without starting the
+server. By default it builds a throw-away site (its own SQLite file and demo data) and serves it
+on a free port; --base-url points it at a running site instead."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.error import URLError
+from urllib.request import urlopen
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from project.browser import VIEWPORT, launch
+
+PASSWORD = "screenshots-Password-1"  # noqa: S105 - a throw-away site's admin
+
+
+class Command(BaseCommand):
+    help = "Save a 1280x800 screenshot of every page of the web admin into a folder."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--out", default="screenshots", help="Folder for the PNG files.")
+        parser.add_argument(
+            "--events", type=int, default=4000, help="Demo events of the throw-away site."
+        )
+        parser.add_argument("--base-url", help="Use a running site instead of a throw-away one.")
+        parser.add_argument("--username", default="admin")
+        parser.add_argument("--password", default=PASSWORD)
+
+    def handle(
+        self,
+        *args: Any,
+        out: str,
+        events: int,
+        base_url: str | None,
+        username: str,
+        password: str,
+        **options: Any,
+    ) -> None:
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            raise CommandError("Playwright is not installed (make install).") from None
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="screenshots-") as data_dir:
+            server = None
+            if base_url is None:
+                base_url, server = self._start_site(Path(data_dir), events)
+            try:
+                with sync_playwright() as playwright:
+                    browser = launch(playwright)
+                    try:
+                        saved = capture(browser, base_url, folder, username, password)
+                    finally:
+                        browser.close()
+            finally:
+                if server is not None:
+                    server.terminate()
+                    server.wait(timeout=20)
+        for name in saved:
+            self.stdout.write(str(folder / name))
+
+    def _start_site(self, data_dir: Path, events: int) -> tuple[str, subprocess.Popen[bytes]]:
+        env = {
+            **os.environ,
+            "DATA_DIR": str(data_dir),
+            "DATABASE_URL": f"sqlite:///{data_dir / 'db.sqlite3'}",
+            "ADMIN_PASSWORD": PASSWORD,
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+            "DEBUG": "false",
+        }
+        self.stderr.write(f"Building a throw-away site with {events} demo events…")
+        manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+        subprocess.run(  # noqa: S603 - our own manage.py
+            [*manage, "bootstrap", "--demo-events", str(events)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run([*manage, "shell", "-c", SCENE], env=env, check=True, capture_output=True)  # noqa: S603
+        port = _free_port()
+        server = subprocess.Popen(  # noqa: S603 - our own manage.py
+            [*manage, "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urlopen(base_url + "/login/", timeout=2)  # noqa: S310 - our own loopback server
+                return base_url, server
+            except (URLError, ConnectionError):
+                time.sleep(0.2)
+        server.terminate()
+        raise CommandError("The throw-away site did not start.")
+
+
+# A few things worth seeing: a changed email (diff), a notification, a token.
+SCENE = """
+from auditlog.capture import acting_user
+from auditlog.models import Event, Notification
+from directory.models import User
+admin = User.objects.get(username="admin")
+with acting_user(admin):
+    ana = User.objects.get(username="ana")
+    ana.email = "ana.silva@example.org"
+    ana.save()
+event = Event.objects.filter(action="login_failed").first()
+Notification.objects.create(
+    user=admin, body="Failed login for ana from an unusual country", severity="alert", event=event
+)
+Notification.objects.create(
+    user=admin, body="Event export generated successfully", hyperlink="/events/",
+    hyperlink_label="Download",
+)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def capture(browser: Any, base_url: str, folder: Path, username: str, password: str) -> list[str]:
+    """Log in, visit each page, save one PNG per page; return the file names."""
+    page = browser.new_page(viewport=VIEWPORT)
+    saved: list[str] = []
+
+    def shot(name: str) -> None:
+        page.screenshot(path=str(folder / f"{name}.png"))
+        saved.append(f"{name}.png")
+
+    def visit(path: str, name: str, wait_for: str | None = None) -> None:
+        page.goto(base_url + path)
+        if wait_for:
+            page.wait_for_selector(wait_for, timeout=15000)
+        shot(name)
+
+    page.goto(base_url + "/login/")
+    shot("01-login")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(base_url + "/")
+    page.wait_for_selector("[data-event-map][data-ready]", timeout=15000)
+    shot("02-overview")
+    visit("/events/", "03-event-log", "[data-event-map][data-ready]")
+    page.click(".event-row .expand")
+    page.wait_for_selector(".detail-row .event-info")
+    shot("04-event-log-expanded-row")
+    page.click("textarea[data-djangoql]")
+    page.keyboard.type("context.geo.")
+    page.wait_for_selector(".djangoql-completion li")
+    shot("05-search-autocomplete")
+    visit(
+        "/events/?search=action%20%3D%20%22login%22%20and%20",
+        "06-malformed-search",
+        "[data-search-error]",
+    )
+    visit(
+        "/events/?search=context.geo.country%20%3D%20%22Germany%22",
+        "07-search-results",
+        "[data-event-map][data-ready]",
+    )
+
+    def first_pk(path: str, **params: str) -> Any:
+        # The browser's session cookie also authenticates these API calls.
+        return page.request.get(base_url + path, params=params).json()["results"][0]["pk"]
+
+    updated = first_pk("/api/v3/events/events/", search="context.diff.email != None", page_size="1")
+    visit(f"/events/{updated}/", "08-event-detail-with-changes", "[data-changes]")
+    visit("/directory/users/", "09-users")
+    ana = first_pk("/api/v3/core/users/", username="ana")
+    visit(f"/directory/users/{ana}/", "10-user-detail-history")
+    visit("/directory/groups/", "11-groups")
+    visit("/directory/tokens/", "12-tokens")
+    page.fill("#id_identifier", "elastic-agent")
+    page.click("[data-token-form] button[type=submit]")
+    page.wait_for_selector("[data-new-key]")
+    shot("13-token-created")
+    visit("/system/brands/", "14-brands")
+    visit("/system/settings/", "15-settings")
+    visit("/", "16-notification-drawer")
+    page.click("[data-drawer-toggle]")
+    page.wait_for_selector("[data-notifications]")
+    shot("16-notification-drawer")
+    for path, name in EXTRA_PAGES:
+        visit(path, name)
+    return sorted(set(saved))
+
+
+# Further pages, captured as they are.
+EXTRA_PAGES: list[tuple[str, str]] = [
+    ("/events/rules/", "17-notification-rules"),
+    ("/events/rules/new/", "18-notification-rule-form"),
+    ("/events/transports/", "19-notification-transports"),
+    ("/events/search-help/", "20-search-help"),
+]

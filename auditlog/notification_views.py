@@ -1,0 +1,183 @@
+"""The web admin's notification pages: rules (which events notify whom) and transports (how),
+with the recent deliveries and their failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from auditlog.api.rules import mask_webhook_url
+from auditlog.models import NotificationDelivery, NotificationRule, NotificationTransport
+from auditlog.sanitize import MASK
+from auditlog.suggestions import event_introspection
+from auditlog.web import forbidden, paginate
+
+
+def _require(request: HttpRequest, permission: str) -> HttpResponse | None:
+    if not request.user.is_authenticated:
+        return redirect(f"{reverse('login')}?next={request.path}")
+    if not request.user.has_perm(permission):
+        return forbidden(request, (permission,))
+    return None
+
+
+class RuleForm(forms.ModelForm):
+    class Meta:
+        model = NotificationRule
+        fields = [
+            "name",
+            "enabled",
+            "severity",
+            "match",
+            "destination_group",
+            "destination_event_user",
+            "transports",
+        ]
+        widgets = {
+            "name": forms.TextInput(),
+            "match": forms.Textarea(attrs={"rows": 2, "data-djangoql": "", "spellcheck": "false"}),
+            "transports": forms.CheckboxSelectMultiple(),
+        }
+
+
+class TransportForm(forms.ModelForm):
+    class Meta:
+        model = NotificationTransport
+        fields = [
+            "name",
+            "mode",
+            "send_once",
+            "webhook_url",
+            "webhook_body_template",
+            "email_subject_prefix",
+        ]
+        widgets = {
+            "name": forms.TextInput(),
+            "webhook_url": forms.TextInput(attrs={"placeholder": "https://hooks.example.com/..."}),
+            "webhook_body_template": forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
+            "email_subject_prefix": forms.TextInput(),
+        }
+        help_texts = {
+            "webhook_url": "A secret: shown masked; leave the mask to keep the stored URL."
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stored_url = self.instance.webhook_url if self.instance.pk else ""
+        if self._stored_url and not self.is_bound:
+            self.initial["webhook_url"] = mask_webhook_url(self._stored_url)
+
+    def clean_webhook_url(self) -> str:
+        value = self.cleaned_data.get("webhook_url", "")
+        if MASK in value:
+            if not self._stored_url:
+                raise ValidationError(
+                    "Enter the webhook URL; the masked value stands for a stored one."
+                )
+            return self._stored_url
+        return value
+
+
+def rule_list(request: HttpRequest) -> HttpResponse:
+    if refusal := _require(request, "auditlog.view_notificationrule"):
+        return refusal
+    rules = NotificationRule.objects.select_related("destination_group").prefetch_related(
+        "transports"
+    )
+    return render(request, "auditlog/notificationrule_list.html", {"rules": rules})
+
+
+def rule_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
+    rule = get_object_or_404(NotificationRule, pk=pk) if pk else None
+    if refusal := _require(
+        request, "auditlog.change_notificationrule" if rule else "auditlog.add_notificationrule"
+    ):
+        return refusal
+    form = RuleForm(request.POST or None, instance=rule)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            saved = form.save()
+        messages.success(request, f"Rule {saved.name} saved.")
+        return redirect(reverse("auditlog:rule-list"))
+    return render(
+        request,
+        "auditlog/notificationrule_form.html",
+        {"form": form, "rule": rule, "introspection": event_introspection()},
+        status=400 if form.errors else 200,
+    )
+
+
+def rule_delete(request: HttpRequest, pk: str) -> HttpResponse:
+    if refusal := _require(request, "auditlog.delete_notificationrule"):
+        return refusal
+    rule = get_object_or_404(NotificationRule, pk=pk)
+    if request.method != "POST":
+        return forbidden(request, ("auditlog.delete_notificationrule",))
+    rule.delete()
+    messages.success(request, f"Rule {rule.name} deleted.")
+    return redirect(reverse("auditlog:rule-list"))
+
+
+def transport_list(request: HttpRequest) -> HttpResponse:
+    if refusal := _require(request, "auditlog.view_notificationtransport"):
+        return refusal
+    transports = NotificationTransport.objects.all()
+    deliveries = None
+    if request.user.has_perm("auditlog.view_notificationdelivery"):
+        queryset = NotificationDelivery.objects.select_related("user").order_by("-created", "-uuid")
+        deliveries = paginate(request, queryset, page_size=25)
+    return render(
+        request,
+        "auditlog/notificationtransport_list.html",
+        {
+            "transports": [
+                (t, mask_webhook_url(t.webhook_url) if t.webhook_url else "") for t in transports
+            ],
+            "deliveries": deliveries,
+        },
+    )
+
+
+def transport_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
+    transport_obj = get_object_or_404(NotificationTransport, pk=pk) if pk else None
+    needed = (
+        "auditlog.change_notificationtransport"
+        if transport_obj
+        else "auditlog.add_notificationtransport"
+    )
+    if refusal := _require(request, needed):
+        return refusal
+    form = TransportForm(request.POST or None, instance=transport_obj)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                saved = form.save()
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Transport {saved.name} saved.")
+            return redirect(reverse("auditlog:transport-list"))
+    return render(
+        request,
+        "auditlog/notificationtransport_form.html",
+        {"form": form, "transport": transport_obj},
+        status=400 if form.errors else 200,
+    )
+
+
+def transport_delete(request: HttpRequest, pk: str) -> HttpResponse:
+    if refusal := _require(request, "auditlog.delete_notificationtransport"):
+        return refusal
+    transport_obj = get_object_or_404(NotificationTransport, pk=pk)
+    if request.method != "POST":
+        return forbidden(request, ("auditlog.delete_notificationtransport",))
+    transport_obj.delete()
+    messages.success(request, f"Transport {transport_obj.name} deleted.")
+    return redirect(reverse("auditlog:transport-list"))

@@ -1,0 +1,245 @@
+"""The web admin's event pages: overview, the log, one event, the map data, the drawer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.conf import settings as django_settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.generic import TemplateView
+
+from auditlog.api.filters import EventFilter
+from auditlog.api.serializers import EventSerializer
+from auditlog.models import Event, EventAction, Notification, SystemSettings
+from auditlog.presentation import diff_rows, geo_line, pretty, user_line
+from auditlog.search import EventSearchSchema, SearchError, apply_search
+from auditlog.suggestions import event_introspection
+from auditlog.web import Listing, PagePermissionMixin, forbidden, ordered, page_size_from, paginate
+from project.durations import format_duration
+
+VIEW_EVENT = "auditlog.view_event"
+EVENT_ORDERING = {"action", "user", "created", "client_ip", "app"}
+EVENT_ORDERING_ALIASES = {
+    "brand_name": "brand__name",
+    "username": "user__username",
+    "pk": "event_uuid",
+}
+# Query parameters that describe "which events": the list, the chart, the map and the export
+# all read the same ones.
+EVENT_PARAMS = (
+    "search",
+    "action",
+    "actions",
+    "username",
+    "client_ip",
+    "context_model_pk",
+    "context_model_name",
+    "context_model_app",
+    "context_authorized_app",
+    "brand_name",
+)
+
+
+def filtered_events(request: HttpRequest) -> tuple[QuerySet[Event], SearchError | None, str | None]:
+    """The events the request's filters and search select (the API's own filter set and
+    search backend, so a query means the same thing here)."""
+    filterset = EventFilter(data=request.GET, queryset=Event.objects.all())
+    if not filterset.is_valid():
+        first = next(iter(filterset.errors.items()))
+        return Event.objects.none(), None, f"{first[0]}: {' '.join(first[1])}"
+    queryset = filterset.qs
+    try:
+        return apply_search(queryset, request.GET.get("search", ""), EventSearchSchema), None, None
+    except SearchError as exc:
+        return Event.objects.none(), exc, None
+
+
+def event_rows(events: list[Event]) -> list[dict[str, Any]]:
+    return [
+        {"event": event, "user": user_line(event.user), "geo": geo_line(event.context)}
+        for event in events
+    ]
+
+
+class OverviewView(PagePermissionMixin, TemplateView):
+    template_name = "auditlog/overview.html"
+    permission_required = (VIEW_EVENT,)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        now = timezone.now()
+        recent_window = Event.objects.filter(created__gte=now - timedelta(days=7))
+        totals = recent_window.stats({"day": timedelta(days=1), "week": timedelta(days=7)}, now=now)
+        failed = recent_window.filter(action=EventAction.LOGIN_FAILED).stats(
+            {"day": timedelta(days=1)}, now=now
+        )
+        recent = list(Event.objects.latest_first()[:10])
+        return {
+            **super().get_context_data(**kwargs),
+            "totals": totals["count_step"],
+            "unique_users": totals["unique_users"],
+            "failed_logins": failed["count_step"]["day"],
+            "recent": event_rows(recent),
+            "day_ago": now - timedelta(days=1),
+            "week_search": f'created >= "{(now - timedelta(days=7)):%Y-%m-%d %H:%M}"',
+        }
+
+
+class EventListView(PagePermissionMixin, TemplateView):
+    template_name = "auditlog/event_list.html"
+    permission_required = (VIEW_EVENT,)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        request = self.request
+        queryset, search_error, filter_error = filtered_events(request)
+        queryset, ordering_error = ordered(
+            request,
+            queryset,
+            allowed=EVENT_ORDERING,
+            aliases=EVENT_ORDERING_ALIASES,
+            default=["-created"],
+        )
+        page = paginate(request, queryset, page_size=page_size_from(request))
+        search = request.GET.get("search", "")
+        return {
+            **super().get_context_data(**kwargs),
+            "listing": Listing(
+                page, request.GET.get("ordering", "-created"), page.paginator.per_page
+            ),
+            "rows": event_rows(list(page.object_list)),
+            "search": search,
+            "search_error": search_error,
+            "error_pointer": _pointer(search, search_error),
+            "filter_error": filter_error or ordering_error,
+            "filters": {
+                key: request.GET.getlist(key)
+                for key in EVENT_PARAMS
+                if key != "search" and request.GET.get(key)
+            },
+            "introspection": event_introspection(),
+            "event_query": _event_query(request),
+        }
+
+
+def _pointer(search: str, error: SearchError | None) -> dict[str, Any] | None:
+    """The query's line with a caret under the column the error points at."""
+    if error is None or not error.column:
+        return None
+    lines = search.splitlines() or [""]
+    line = lines[min((error.line or 1), len(lines)) - 1]
+    return {"line": line, "caret": " " * (error.column - 1) + "^"}
+
+
+def _event_query(request: HttpRequest) -> str:
+    """The "which events" part of the query string, for the chart, map and export."""
+    params = request.GET.copy()
+    for key in list(params):
+        if key not in EVENT_PARAMS:
+            del params[key]
+    return params.urlencode()
+
+
+class EventDetailView(PagePermissionMixin, TemplateView):
+    template_name = "auditlog/event_detail.html"
+    permission_required = (VIEW_EVENT,)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        event = get_object_or_404(Event, pk=self.kwargs["pk"])
+        return {**super().get_context_data(**kwargs), **event_context(event)}
+
+
+def event_context(event: Event) -> dict[str, Any]:
+    """Everything the event-info templates show about one event."""
+    return {
+        "event": event,
+        "user": user_line(event.user),
+        "geo": geo_line(event.context),
+        "diff": diff_rows(event.context),
+        "model": event.context.get("model")
+        if isinstance(event.context.get("model"), dict)
+        else None,
+        "context_json": pretty(event.context),
+        "user_json": pretty(event.user),
+        "raw_json": pretty(EventSerializer(event).data),
+    }
+
+
+@login_required
+def event_info(request: HttpRequest, pk: str) -> HttpResponse:
+    """The expandable part of a row, fetched when the row is opened."""
+    if not request.user.has_perm(VIEW_EVENT):
+        return forbidden(request, (VIEW_EVENT,))
+    event = get_object_or_404(Event, pk=pk)
+    return render(request, "auditlog/_event_info.html", event_context(event))
+
+
+@login_required
+def event_map(request: HttpRequest) -> HttpResponse:
+    """Located places and their event counts for everything the current search matches."""
+    if not request.user.has_perm(VIEW_EVENT):
+        return JsonResponse({"detail": "You do not have permission to view events."}, status=403)
+    queryset, search_error, filter_error = filtered_events(request)
+    if search_error or filter_error:
+        return JsonResponse({"detail": str(search_error or filter_error)}, status=400)
+    return JsonResponse({"points": queryset.geo_points()})  # type: ignore[attr-defined]
+
+
+@login_required
+def notification_drawer(request: HttpRequest) -> HttpResponse:
+    """The drawer's content: the user's unread notifications, newest first."""
+    unread = (
+        Notification.objects.for_user(request.user)
+        .unseen()
+        .select_related("event")
+        .order_by("-created")
+    )
+    return render(
+        request,
+        "auditlog/_notification_drawer.html",
+        {"notifications": unread[:50], "unread_count": unread.count()},
+    )
+
+
+class RetentionForm(forms.ModelForm):
+    class Meta:
+        model = SystemSettings
+        fields = ["event_retention"]
+        labels = {"event_retention": "Event retention"}
+
+
+@login_required
+def system_settings(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("auditlog.view_systemsettings"):
+        return forbidden(request, ("auditlog.view_systemsettings",))
+    instance = SystemSettings.load()
+    form = RetentionForm(request.POST or None, instance=instance)
+    if request.method == "POST":
+        if not request.user.has_perm("auditlog.change_systemsettings"):
+            return forbidden(request, ("auditlog.change_systemsettings",))
+        if form.is_valid():
+            form.save()
+            messages.success(request, "Settings saved. New events use the new retention.")
+            return redirect(reverse("auditlog:settings"))
+    in_force = SystemSettings.load()  # the stored row, not the form's unsaved instance
+    return render(
+        request,
+        "auditlog/settings.html",
+        {
+            "form": form,
+            "environment_retention": format_duration(django_settings.EVENT_RETENTION),
+            "effective_retention": format_duration(in_force.retention),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+def search_help(request: HttpRequest) -> HttpResponse:
+    return render(request, "auditlog/search_help.html")

@@ -1,0 +1,105 @@
+"""Plumbing shared by the web admin's pages: permission checks, listing, pagination."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.mixins import AccessMixin
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from auditlog.api.filters import OrderingError, resolve_ordering
+
+PAGE_SIZES = (25, 50, 100)
+
+
+class PagePermissionMixin(AccessMixin):
+    """Anonymous visitors go to the login page; signed-in users without the permissions get a
+    403 page that says what is missing."""
+
+    permission_required: tuple[str, ...] = ()
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        if not request.user.has_perms(self.get_permission_required()):
+            return forbidden(request, self.get_permission_required())
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+    def get_permission_required(self) -> tuple[str, ...]:
+        return tuple(self.permission_required)
+
+
+def forbidden(request: HttpRequest, permissions: tuple[str, ...] = ()) -> HttpResponse:
+    return render(request, "403.html", {"missing": permissions}, status=403)
+
+
+@dataclass
+class Listing:
+    """One page of a sortable, searchable listing, and how to link to its neighbours."""
+
+    page: Page[Any]
+    ordering: str
+    page_size: int
+    error: str | None = None
+
+    @property
+    def objects(self) -> list[Any]:
+        return list(self.page.object_list)
+
+
+def page_size_from(request: HttpRequest, default: int = 25) -> int:
+    try:
+        size = int(request.GET.get("page_size", default))
+    except ValueError:
+        return default
+    return size if size in PAGE_SIZES else default
+
+
+def ordered(
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    *,
+    allowed: set[str],
+    aliases: dict[str, str] | None = None,
+    default: list[str],
+) -> tuple[QuerySet[Any], str | None]:
+    """Order by ``?ordering=`` like the API does; an unknown key is reported, not ignored."""
+    try:
+        terms = resolve_ordering(
+            request.GET.get("ordering"),
+            allowed=allowed,
+            aliases=aliases or {},
+            default=default,
+            pk=queryset.model._meta.pk.name,
+        )
+    except OrderingError as exc:
+        terms = resolve_ordering(
+            None,
+            allowed=allowed,
+            aliases=aliases or {},
+            default=default,
+            pk=queryset.model._meta.pk.name,
+        )
+        return queryset.order_by(*terms), str(exc)
+    return queryset.order_by(*terms), None
+
+
+def paginate(
+    request: HttpRequest,
+    queryset: QuerySet[Any] | list[Any],
+    *,
+    page_size: int,
+    paginator_class: type[Paginator] = Paginator,
+) -> Page[Any]:
+    """The requested page; an out-of-range page shows the last one instead of failing."""
+    paginator = paginator_class(queryset, page_size)
+    try:
+        return paginator.page(request.GET.get("page") or 1)
+    except PageNotAnInteger:
+        return paginator.page(1)
+    except EmptyPage:
+        return paginator.page(paginator.num_pages)
