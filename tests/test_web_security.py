@@ -99,6 +99,17 @@ def test_every_form_needs_its_csrf_token(admin_user, url: str, data: dict) -> No
     assert "CSRF" in response.content.decode()
 
 
+def test_pages_carry_hardening_headers(admin_user) -> None:
+    client = Client()
+    client.force_login(admin_user)
+    response = client.get("/events/")
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+
+
 def test_session_cookies_are_http_only_and_same_site(admin_user) -> None:
     response = Client().post("/login/", {"username": "admin", "password": PASSWORD})
     cookie = response.cookies["sessionid"]

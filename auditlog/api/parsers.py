@@ -1,0 +1,64 @@
+"""The API's JSON parser: bounded size and depth, and a 4xx for anything it cannot read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from rest_framework import parsers, status
+from rest_framework.exceptions import APIException, ParseError
+
+from auditlog.sanitize import MAX_DEPTH
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "payload_too_large"
+
+
+def json_depth(value: Any) -> int:
+    """How deeply ``value`` nests (iteratively, so a hostile document cannot overflow)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
+class JSONParser(parsers.JSONParser):
+    """Refuses bodies over ``API_MAX_BODY_BYTES`` (413) and documents nested deeper than the
+    redaction policy keeps (400), instead of failing or storing them cut short."""
+
+    def parse(
+        self,
+        stream: Any,
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        limit = int(settings.API_MAX_BODY_BYTES)
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if declared and str(declared).isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"Request body too large: the limit is {limit} bytes.")
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"Request body too large: the limit is {limit} bytes.")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except RecursionError:
+            raise ParseError("JSON parse error - the document is nested too deeply.") from None
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+        if json_depth(data) > MAX_DEPTH:
+            raise ParseError(
+                f"JSON parse error - the document is nested deeper than {MAX_DEPTH} levels."
+            )
+        return data
