@@ -125,6 +125,7 @@ class EventListView(PagePermissionMixin, TemplateView):
             },
             "introspection": event_introspection(),
             "event_query": _event_query(request),
+            "export_query": _event_query(request, keep=("ordering",)),
         }
 
 
@@ -137,11 +138,12 @@ def _pointer(search: str, error: SearchError | None) -> dict[str, Any] | None:
     return {"line": line, "caret": " " * (error.column - 1) + "^"}
 
 
-def _event_query(request: HttpRequest) -> str:
-    """The "which events" part of the query string, for the chart, map and export."""
+def _event_query(request: HttpRequest, keep: tuple[str, ...] = ()) -> str:
+    """The "which events" part of the query string (for the chart and map), plus ``keep``
+    (the export also keeps the order)."""
     params = request.GET.copy()
     for key in list(params):
-        if key not in EVENT_PARAMS:
+        if key not in EVENT_PARAMS and key not in keep:
             del params[key]
     return params.urlencode()
 

@@ -58,8 +58,14 @@ class UserListView(PagePermissionMixin, TemplateView):
             default=["username"],
         )
         page = paginate(self.request, queryset, page_size=page_size_from(self.request))
+        # The export takes the same search and order as the page.
+        export_query = self.request.GET.copy()
+        for key in list(export_query):
+            if key not in ("search", "ordering"):
+                del export_query[key]
         return {
             **super().get_context_data(**kwargs),
+            "export_query": export_query.urlencode(),
             "listing": Listing(
                 page, self.request.GET.get("ordering", "username"), page.paginator.per_page
             ),

@@ -6,5 +6,6 @@ from exports import views
 
 app_name = "exports"
 urlpatterns = [
+    path("", views.export_list, name="export-list"),
     path("<uuid:pk>/download/", views.download, name="download"),
 ]

@@ -291,3 +291,44 @@ def test_the_login_page_records_the_login_with_its_method(admin_user) -> None:
     event = Event.objects.filter(action=EventAction.LOGIN).latest("created")
     assert event.context["auth_method"] == "password"
     assert event.context["http_request"]["path"] == "/login/"
+
+
+def test_the_export_button_needs_the_export_permission(auditor) -> None:
+    assert "data-export=" not in client_for(auditor).get("/events/").content.decode()
+    exporter = grant(auditor, "exports.add_dataexport")
+    html = (
+        client_for(exporter)
+        .get("/events/", {"search": 'action = "login"', "ordering": "action", "page": 2})
+        .content.decode()
+    )
+    # The button exports exactly the current search and order (not the page).
+    assert (
+        'data-export="/api/v3/events/events/export/?search=action+%3D+%22login%22&amp;ordering=action"'
+        in html
+    )
+
+
+def test_the_data_exports_page_shows_only_visible_exports(auditor, nobody, admin_user) -> None:
+    from django.contrib.contenttypes.models import ContentType
+
+    from exports.models import DataExport, ExportStatus
+
+    events = ContentType.objects.get(app_label="auditlog", model="event")
+    exporter = grant(auditor, "exports.add_dataexport")
+    mine = DataExport.objects.create(
+        requested_by=exporter,
+        content_type=events,
+        query_params={"search": 'action = "login"', "page": "3"},
+        status=ExportStatus.FAILED,
+        error="The broker was unavailable.",
+    )
+    theirs = DataExport.objects.create(requested_by=admin_user, content_type=events)
+    assert Client().get("/exports/").status_code == 302
+    assert client_for(nobody).get("/exports/").status_code == 403
+    html = client_for(exporter).get("/exports/").content.decode()
+    assert str(mine.pk) in html and str(theirs.pk) not in html
+    assert "The broker was unavailable." in html
+    assert "Events" in html
+    assert "action = &quot;login&quot;" in html
+    assert ">page<" not in html  # paging parameters are not part of what was exported
+    assert str(theirs.pk) in client_for(admin_user).get("/exports/").content.decode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 from urllib.request import Request, urlopen
@@ -173,3 +174,33 @@ def test_creating_a_token_shows_its_key_once(page: Any, admin: Any, live_server:
     page.reload()
     assert page.locator("[data-new-key]").count() == 0
     assert key not in page.content()
+
+
+def test_exporting_the_current_search_and_downloading_it(page: Any, admin: Any) -> None:
+    for name in ("ana", "ben", "cara"):
+        Event(action=EventAction.LOGIN_FAILED, app="tests", context={"username": name}).save()
+    Event(action=EventAction.LOGOUT, app="tests", context={"username": "dan"}).save()
+    log_in(page)
+    page.goto("/events/?search=" + 'action = "login_failed"' + "&ordering=-created")
+    page.select_option("[data-export-format]", "csv")
+    page.click("[data-export]")
+    page.locator("[data-toast]", has_text="processed in the background").wait_for()
+    # The notification arrives in the drawer with its Download link.
+    page.reload()
+    page.click("[data-drawer-toggle]")
+    link = page.locator("a[data-notification-link]", has_text="Download")
+    link.wait_for()
+    assert (
+        "Event export generated successfully" in page.locator("[data-notifications]").inner_text()
+    )
+    with page.expect_download() as download_info:
+        link.click()
+    lines = Path(download_info.value.path()).read_text().splitlines()
+    assert len(lines) == 1 + 3  # the header and the three failed logins, nothing else
+    assert all("login_failed" in line for line in lines[1:])
+    # The Data Exports page lists it, finished, with its query.
+    page.goto("/exports/")
+    row = page.locator(".export-row").first
+    assert "Finished" in row.inner_text()
+    row.locator("[data-toggle-next]").click()
+    assert 'action = "login_failed"' in page.locator(".detail-row:not([hidden])").inner_text()

@@ -195,6 +195,11 @@ def capture(browser: Any, base_url: str, folder: Path, username: str, password: 
     page.click("[data-drawer-toggle]")
     page.wait_for_selector("[data-notifications]")
     shot("16-notification-drawer")
+    visit("/events/?search=action%20%3D%20%22login_failed%22", "21-export-requested")
+    page.click("[data-export]")
+    page.wait_for_selector("[data-toast]:not([hidden])")
+    shot("21-export-requested")
+    visit("/exports/", "22-data-exports")
     for path, name in EXTRA_PAGES:
         visit(path, name)
     return sorted(set(saved))

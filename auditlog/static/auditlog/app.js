@@ -60,7 +60,7 @@
   function closeDrawer() { drawer.hidden = true; }
 
   document.addEventListener("click", function (event) {
-    var target = event.target.closest("[data-drawer-toggle], [data-drawer-close], [data-mark-read], [data-clear-all], [data-expand], [data-copy], [data-test-transport], tr[data-href]");
+    var target = event.target.closest("[data-drawer-toggle], [data-drawer-close], [data-mark-read], [data-clear-all], [data-expand], [data-copy], [data-test-transport], [data-export], [data-delete-export], [data-toggle-next], tr[data-href]");
     if (!target) return;
     if (target.matches("[data-drawer-toggle]")) { drawer.hidden ? openDrawer() : closeDrawer(); return; }
     if (target.matches("[data-drawer-close]")) { closeDrawer(); return; }
@@ -69,6 +69,9 @@
     if (target.matches("[data-expand]")) { toggleRow(target); return; }
     if (target.matches("[data-copy]")) { copy(target); return; }
     if (target.matches("[data-test-transport]")) { testTransport(target); return; }
+    if (target.matches("[data-export]")) { requestExport(target); return; }
+    if (target.matches("[data-delete-export]")) { deleteExport(target); return; }
+    if (target.matches("[data-toggle-next]")) { toggleNext(target); return; }
     if (target.matches("tr[data-href]") && !event.target.closest("a, button")) { window.location = target.dataset.href; }
   });
 
@@ -137,6 +140,45 @@
         result.className = "alert alert-error";
       })
       .finally(function () { button.disabled = false; result.classList.remove("hidden"); });
+  }
+
+  /* --- Data exports --- */
+  function requestExport(button) {
+    var select = document.querySelector("[data-export-format]");
+    var url = button.dataset.export + "&format=" + encodeURIComponent(select ? select.value : "csv");
+    button.disabled = true;
+    api("POST", url)
+      .then(function (response) {
+        return response.json().then(function (body) { return {ok: response.ok, body: body}; });
+      })
+      .then(function (answer) {
+        if (answer.ok) {
+          toast("Export requested: it is processed in the background. You will get a notification with a download link when it is ready.");
+        } else {
+          toast("The export was refused: " + (answer.body.detail || JSON.stringify(answer.body)));
+        }
+      })
+      .catch(function () { toast("The export could not be requested."); })
+      .finally(function () { button.disabled = false; });
+  }
+
+  function deleteExport(button) {
+    if (!window.confirm(button.dataset.confirmText)) return;
+    api("DELETE", button.dataset.deleteExport).then(function (response) {
+      if (!response.ok) { toast("The export could not be deleted."); return; }
+      var row = button.closest("tr");
+      var detail = row.nextElementSibling;
+      if (detail && detail.classList.contains("detail-row")) detail.remove();
+      row.remove();
+      toast("Export deleted.");
+    });
+  }
+
+  function toggleNext(button) {
+    var next = button.closest("tr").nextElementSibling;
+    if (!next) return;
+    next.hidden = !next.hidden;
+    button.setAttribute("aria-expanded", String(!next.hidden));
   }
 
   /* --- Small conveniences --- */
