@@ -46,6 +46,7 @@ IGNORED_MODELS = frozenset(
         "auditlog.notification",
         "auditlog.notificationdelivery",
         "auditlog.eventchainlink",
+        "auditlog.eventchainpending",
         "auditlog.chaincheckpoint",
         "exports.dataexport",
         "sessions.session",

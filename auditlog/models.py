@@ -74,9 +74,13 @@ class NotificationSeverity(models.TextChoices):
     ALERT = "alert"
 
 
+# Enum.values builds a new list on every access; these are asked on every ingested event.
+ACTION_VALUES = frozenset(EventAction.values)
+
+
 def is_valid_action(value: str) -> bool:
     """A known action, or a custom one (``custom_`` followed by a name)."""
-    if value in EventAction.values:
+    if value in ACTION_VALUES:
         return True
     suffix = value.removeprefix(EventAction.CUSTOM_PREFIX)
     return suffix != value and all(c.isalnum() or c in "_-." for c in suffix)
@@ -272,7 +276,12 @@ class EventQuerySet(models.QuerySet["Event"]):
 
 
 class Event(models.Model):
-    """One thing that happened. Append-only: nothing edits an event once it is written."""
+    """One thing that happened. Append-only: nothing edits an event once it is written.
+
+    Each insert also queues the event for the tamper-evident chain (a database trigger fills
+    :class:`EventChainPending`; its place in the chain is an :class:`EventChainLink`), so the
+    table is only ever inserted into and, by retention, deleted from.
+    """
 
     event_uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
     user = models.JSONField(default=dict, blank=True)
@@ -689,3 +698,92 @@ class NotificationDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"Delivery of {self.rule_name or 'a notification'} to user {self.user_id}"
+
+
+# --- Tamper evidence ------------------------------------------------------------------------
+
+
+class ChainRecordKind(models.TextChoices):
+    CHECKPOINT = "checkpoint"
+    PRUNE = "prune"
+
+
+class ChainCheckpoint(models.Model):
+    """A signed statement about the event chain (written only by ``auditlog.chain``).
+
+    ``checkpoint``: the sealed event at ``sequence`` had ``chain_hash``. ``prune``: retention
+    removed the ``count`` events from ``first_sequence`` to ``last_sequence``, whose first
+    named ``first_prev`` as its previous link and whose last had ``last_hash`` (``sequence``
+    and ``chain_hash`` repeat the end of the range). ``signature`` is an HMAC-SHA256 with a
+    key that is not in the database; ``key_id`` names that key.
+    """
+
+    kind = models.TextField(choices=ChainRecordKind.choices, default=ChainRecordKind.CHECKPOINT)
+    sequence = models.BigIntegerField()
+    chain_hash = models.CharField(max_length=64)
+    created = models.DateTimeField(default=timezone.now)
+    first_sequence = models.BigIntegerField(null=True, blank=True)
+    last_sequence = models.BigIntegerField(null=True, blank=True)
+    first_prev = models.CharField(max_length=64, null=True, blank=True)
+    last_hash = models.CharField(max_length=64, null=True, blank=True)
+    count = models.BigIntegerField(null=True, blank=True)
+    signature = models.CharField(max_length=64)
+    key_id = models.CharField(max_length=16)
+
+    class Meta:
+        verbose_name = "chain checkpoint"
+        indexes = [
+            models.Index(fields=["kind", "sequence"], name="auditlog_chain_kind_seq_idx"),
+            models.Index(fields=["kind", "first_sequence"], name="auditlog_chain_kind_first_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Chain {self.kind} at sequence {self.sequence}"
+
+
+class EventChainLink(models.Model):
+    """An event's place in the hash chain (written only by ``auditlog.chain``, insert-only):
+    the ``sequence``-th link names ``prev_hash``, the link before it (or the genesis), and has
+    ``chain_hash = sha256(prev_hash + the event's canonical JSON)``.
+
+    ``event_uuid`` is deliberately not a foreign key: an event deleted past the application
+    must neither cascade nor be refused, but leave this link behind, which verification then
+    reports. ``event`` is only a join path for verification (no column, no constraint).
+    """
+
+    sequence = models.BigIntegerField(primary_key=True)
+    event_uuid = models.UUIDField(unique=True)
+    prev_hash = models.CharField(max_length=64)
+    chain_hash = models.CharField(max_length=64)
+    event = models.ForeignObject(
+        Event,
+        on_delete=models.DO_NOTHING,
+        from_fields=["event_uuid"],
+        to_fields=["event_uuid"],
+        related_name="+",
+        null=True,
+    )
+
+    class Meta:
+        verbose_name = "event chain link"
+
+    def __str__(self) -> str:
+        return f"Chain link {self.sequence} (event {self.event_uuid})"
+
+
+class EventChainPending(models.Model):
+    """An event committed but not sealed yet: the sealer's queue, filled by a database
+    trigger on every insert into the events table (migration ``0004_event_chain``), emptied
+    by the sealer in ``(created, event_uuid)`` order."""
+
+    event_uuid = models.UUIDField(primary_key=True)
+    created = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "pending chain event"
+        indexes = [
+            models.Index(fields=["created", "event_uuid"], name="auditlog_chain_pending_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"Event {self.event_uuid} waiting to be sealed"

@@ -15,7 +15,7 @@ def _forget_retention(**_: Any) -> None:
 
 
 def connect() -> None:
-    from auditlog import notifications
+    from auditlog import chain, notifications
     from auditlog.models import Event, NotificationRule, SystemSettings
 
     post_save.connect(_forget_retention, sender=SystemSettings, dispatch_uid="auditlog.retention")
@@ -26,6 +26,8 @@ def connect() -> None:
     post_save.connect(
         notifications.on_event_saved, sender=Event, dispatch_uid="auditlog.notifications"
     )
+    # Tamper evidence: committed events are sealed into the chain shortly after.
+    post_save.connect(chain.on_event_saved, sender=Event, dispatch_uid="auditlog.chain")
     post_save.connect(
         notifications.forget_rules, sender=NotificationRule, dispatch_uid="auditlog.rules"
     )

@@ -7,13 +7,25 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
-from auditlog import notifications, services
+from auditlog import chain, notifications, services
 from auditlog.transports import TransportError
 
 
 @shared_task(name="auditlog.tasks.delete_expired_events")
 def delete_expired_events() -> int:
     return services.delete_expired_events()
+
+
+@shared_task(name="auditlog.tasks.seal_events")
+def seal_events() -> int:
+    """Chain the events committed since the last run (queued after commit, and every minute)."""
+    return chain.seal_pending()
+
+
+@shared_task(name="auditlog.tasks.verify_event_chain")
+def verify_event_chain() -> bool:
+    """Verify the whole chain; a broken link becomes an event that notifies administrators."""
+    return chain.verify_and_report().ok
 
 
 @shared_task(name="auditlog.tasks.clean_up_notifications")

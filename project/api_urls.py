@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from auditlog.api.chain import EventChainViewSet
 from auditlog.api.rules import (
     NotificationDeliveryViewSet,
     NotificationRuleViewSet,
@@ -24,6 +25,7 @@ router.register("events/notifications", NotificationViewSet, basename="notificat
 router.register("events/transports", NotificationTransportViewSet, basename="notificationtransport")
 router.register("events/rules", NotificationRuleViewSet, basename="notificationrule")
 router.register("events/deliveries", NotificationDeliveryViewSet, basename="notificationdelivery")
+router.register("events/chain", EventChainViewSet, basename="eventchain")
 router.register("core/users", UserViewSet, basename="user")
 router.register("core/groups", GroupViewSet, basename="group")
 router.register("core/tokens", TokenViewSet, basename="token")

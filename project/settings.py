@@ -204,6 +204,15 @@ GEOIP_ASN_DB = env_str("GEOIP_ASN_DB", "")
 # Extra models ("app_label.ModelName") that model-change capture leaves alone.
 AUDIT_IGNORE_MODELS = env_list("AUDIT_IGNORE_MODELS", [])
 DEMO_EVENTS = env_int("DEMO_EVENTS", 20000, minimum=0)
+# Tamper evidence (auditlog/chain.py): checkpoints of the event chain are signed with this key.
+# Empty: a key derived from SECRET_KEY. A separate key kept off the database server is
+# stronger (whoever holds the key can sign a rewritten history).
+AUDIT_CHAIN_KEY = env_str("AUDIT_CHAIN_KEY", "")
+if AUDIT_CHAIN_KEY and len(AUDIT_CHAIN_KEY) < 32:
+    raise ImproperlyConfigured("AUDIT_CHAIN_KEY: use at least 32 characters (or leave it empty).")
+# A signed checkpoint after this many newly sealed events, or this much time, whichever first.
+AUDIT_CHAIN_CHECKPOINT_EVENTS = env_int("AUDIT_CHAIN_CHECKPOINT_EVENTS", 10000, minimum=1)
+AUDIT_CHAIN_CHECKPOINT_INTERVAL = env_duration("AUDIT_CHAIN_CHECKPOINT_INTERVAL", "hours=1")
 
 # --- REST API -------------------------------------------------------------------------------
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 10000, minimum=1)
@@ -305,6 +314,14 @@ CELERY_BEAT_SCHEDULE = {
     "clean-up-notifications": {
         "task": "auditlog.tasks.clean_up_notifications",
         "schedule": crontab(minute=17, hour="*/8"),
+    },
+    # Seals what the after-commit trigger missed (bulk writes, other processes) and
+    # writes checkpoints that are due.
+    "seal-events": {"task": "auditlog.tasks.seal_events", "schedule": crontab()},
+    # A full walk of the chain; a broken link notifies the administrators.
+    "verify-event-chain": {
+        "task": "auditlog.tasks.verify_event_chain",
+        "schedule": crontab(minute=41, hour=3),
     },
 }
 
