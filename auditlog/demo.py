@@ -18,10 +18,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from auditlog.bulk import write_events
+from auditlog.bulk import EventRow, write_events
 from auditlog.capture import audit_ignore
 from auditlog.enrich import city_db, city_to_dict
-from auditlog.models import Event, EventAction, current_retention
+from auditlog.models import EventAction, current_retention
 from auditlog.sanitize import MASK, get_user, model_to_dict
 from directory.models import Brand, Group, Token, TokenIntent, User, UserType
 from directory.roles import ensure_default_groups
@@ -273,7 +273,7 @@ def sample_addresses(
 
 def generate_events(
     rng: random.Random, directory: DemoDirectory, count: int, days: int = 30
-) -> Iterator[Event]:
+) -> Iterator[EventRow]:
     """``count`` unsaved events with creation times spread over the last ``days`` days."""
     now = timezone.now()
     retention = current_retention()
@@ -287,16 +287,16 @@ def generate_events(
         action = rng.choices(actions, weights)[0]
         created = now - timedelta(seconds=rng.uniform(0, days * 86400))
         user, context, client_ip, app = builders[action]()
-        yield Event(
+        yield EventRow(
             event_uuid=uuid.UUID(int=rng.getrandbits(128), version=4),
+            user=user,
             action=action,
             app=app,
-            user=user,
             context=context,
             client_ip=client_ip,
             created=created,
-            expires=created + retention,
             brand=rng.choices(directory.brands, (90, 7, 3))[0],
+            expires=created + retention,
         )
 
 

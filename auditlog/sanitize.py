@@ -102,14 +102,29 @@ METADATA_WORDS = frozenset(
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _NON_ALNUM = re.compile(r"[^a-z0-9]")
-# Values that are credentials whatever key they sit under.
-_SECRET_VALUE = re.compile(
-    r"""^(?:pbkdf2_sha256|pbkdf2_sha1|argon2|bcrypt_sha256|bcrypt|scrypt|sha1|md5|crypt)\$"""
-    r"""|^eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]*$"""
-    r"""|-----BEGIN [A-Z ]*PRIVATE KEY-----"""
-    r"""|^(?:AKIA|ASIA)[0-9A-Z]{16}$"""
-    r"""|^gh[pousr]_[A-Za-z0-9]{30,}$"""
-    r"""|^xox[abprs]-[A-Za-z0-9-]{10,}$"""
+# Values that are credentials whatever key they sit under. Each pattern has a cheap substring
+# test in front of it (see _is_credential): most strings never reach a regular expression.
+_PASSWORD_HASH = re.compile(
+    r"^(?:pbkdf2_sha256|pbkdf2_sha1|argon2|bcrypt_sha256|bcrypt|scrypt|sha1|md5|crypt)\$"
+)
+_JWT = re.compile(r"^eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]*$")
+_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+_CLOUD_KEY = re.compile(
+    r"^(?:(?:AKIA|ASIA)[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[abprs]-[A-Za-z0-9-]{10,})$"
+)
+_CLOUD_PREFIXES = (
+    "AKIA",
+    "ASIA",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "xoxa",
+    "xoxb",
+    "xoxp",
+    "xoxr",
+    "xoxs",
 )
 _AUTH_HEADER = re.compile(r"\b(Bearer|Basic|Token|Digest)\s+[A-Za-z0-9._~+/=-]{6,}")
 _URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(@)")
@@ -146,15 +161,27 @@ def mask_string(value: str) -> str:
         value = value.replace("\x00", "")
     if len(value) < 8:
         return value
-    if _SECRET_VALUE.search(value):
+    if _is_credential(value):
         return MASK
-    if " " in value:
+    if " " in value and (
+        "Bearer" in value or "Basic" in value or "Token" in value or "Digest" in value
+    ):
         value = _AUTH_HEADER.sub(lambda m: f"{m.group(1)} {MASK}", value)
     if "://" in value and "@" in value:
         value = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}{m.group(2)}", value)
     if "=" in value:
         value = _QUERY_PARAM.sub(_mask_query_param, value)
     return value
+
+
+def _is_credential(value: str) -> bool:
+    if "$" in value and _PASSWORD_HASH.match(value):
+        return True
+    if value.startswith("eyJ") and _JWT.match(value):
+        return True
+    if "PRIVATE KEY-----" in value and _PRIVATE_KEY.search(value):
+        return True
+    return value.startswith(_CLOUD_PREFIXES) and bool(_CLOUD_KEY.match(value))
 
 
 def _mask_query_param(match: re.Match[str]) -> str:
@@ -208,6 +235,15 @@ def mask_field_value(field_name: str, value: Any) -> Any:
 def _sanitize(value: Any, *, secret: bool, depth: int) -> Any:
     if depth > MAX_DEPTH:
         return "…"
+    # Fast paths for the plain JSON types (exact types: subclasses such as enums and lazy
+    # strings take the careful path below).
+    kind = type(value)
+    if kind is str:
+        return MASK if secret else mask_string(value)
+    if kind is dict:
+        return _sanitize_mapping(value, secret=secret, depth=depth)
+    if kind is int or kind is bool:
+        return MASK if secret else value
     if value is None:
         return None  # nothing to hide, and "absent" must stay distinguishable from "set"
     if isinstance(value, bool | int) and not isinstance(value, enum.Enum):
@@ -243,13 +279,29 @@ def _sanitize_mapping(value: Mapping[Any, Any], *, secret: bool, depth: int) -> 
     # secret); any other mapping has every leaf masked.
     if secret and _is_model_reference(value):
         secret = False
+    child_depth = depth + 1
     result: dict[str, Any] = {}
     for raw_key, item in value.items():
-        key = str(raw_key).replace("\x00", "")
+        key = raw_key if type(raw_key) is str else str(raw_key)
+        if "\x00" in key:
+            key = key.replace("\x00", "")
         child_secret = secret or is_secret_key(key)
-        cleaned = _sanitize(item, secret=child_secret, depth=depth + 1)
-        if cleaned is not DROP:
-            result[key] = cleaned
+        # The common leaves inline (a function call per leaf is most of the cost).
+        kind = type(item)
+        if kind is str:
+            result[key] = (
+                MASK
+                if child_secret
+                else (item if len(item) < 8 and "\x00" not in item else mask_string(item))
+            )
+        elif kind is int or kind is bool or (kind is float and math.isfinite(item)):
+            result[key] = MASK if child_secret else item
+        elif item is None:
+            result[key] = None
+        else:
+            cleaned = _sanitize(item, secret=child_secret, depth=child_depth)
+            if cleaned is not DROP:
+                result[key] = cleaned
     return result
 
 

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.mixins import AccessMixin
-from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from auditlog.api.filters import OrderingError, resolve_ordering
+from auditlog.paging import LargeTablePaginator
 
 PAGE_SIZES = (25, 50, 100)
 
@@ -89,17 +90,12 @@ def ordered(
 
 
 def paginate(
-    request: HttpRequest,
-    queryset: QuerySet[Any] | list[Any],
-    *,
-    page_size: int,
-    paginator_class: type[Paginator] = Paginator,
+    request: HttpRequest, queryset: QuerySet[Any] | list[Any], *, page_size: int
 ) -> Page[Any]:
-    """The requested page; an out-of-range page shows the last one instead of failing."""
-    paginator = paginator_class(queryset, page_size)
+    """The requested page (counted cheaply on big tables); a page number that is not a page
+    shows the first page instead of failing."""
+    paginator = LargeTablePaginator(queryset, page_size)
     try:
         return paginator.page(request.GET.get("page") or 1)
-    except PageNotAnInteger:
+    except (PageNotAnInteger, EmptyPage):
         return paginator.page(1)
-    except EmptyPage:
-        return paginator.page(paginator.num_pages)

@@ -226,7 +226,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["auditlog.api.permissions.ModelPermissions"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["project.renderers.FastJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["auditlog.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "auditlog.api.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": [

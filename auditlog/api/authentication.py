@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Exists, OuterRef
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from directory.models import Token, TokenIntent
+from directory.models import Group, Token, TokenIntent
 
 MSG_UNSUPPORTED = "Unsupported authentication type"
 MSG_MALFORMED = "Malformed header"
@@ -32,14 +33,22 @@ class BearerTokenAuthentication(BaseAuthentication):
         key = key.strip()
         if not key or " " in key:
             raise AuthenticationFailed(MSG_MALFORMED)
-        token = (
+        # One query: the token, its user, and whether that user is a superuser (which every
+        # permission check asks first).
+        found = list(
             Token.objects.valid()
             .filter(key=key, intent=TokenIntent.API)
             .select_related("user")
-            .first()
+            .annotate(
+                user_is_superuser=Exists(
+                    Group.objects.filter(users=OuterRef("user_id"), is_superuser=True)
+                )
+            )[:1]
         )
-        if token is None:
+        if not found:
             raise AuthenticationFailed(MSG_INVALID)
+        token = found[0]
+        token.user.__dict__["_is_superuser"] = getattr(token, "user_is_superuser", None)
         return token.user, token
 
     # No WWW-Authenticate challenge: like authentik, refusals are 403, not 401.

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.paginator import Paginator as DjangoPaginator
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from auditlog.paging import LargeTablePaginator
 
 PAGE_SIZE_PARAM = "page_size"
 
@@ -18,7 +19,7 @@ PAGE_SIZE_PARAM = "page_size"
 class Pagination(PageNumberPagination):
     page_size = 100
     page_size_query_param = PAGE_SIZE_PARAM
-    django_paginator_class = DjangoPaginator
+    django_paginator_class = LargeTablePaginator
 
     @property
     def max_page_size(self) -> int:  # type: ignore[override]

@@ -19,18 +19,20 @@ class PayloadTooLarge(APIException):
     default_code = "payload_too_large"
 
 
-def json_depth(value: Any) -> int:
-    """How deeply ``value`` nests (iteratively, so a hostile document cannot overflow)."""
-    deepest = 0
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests deeper than ``limit`` levels (iteratively, so a hostile document
+    cannot overflow; only containers are visited, so it is cheap on wide documents)."""
+    if type(value) not in (dict, list):
+        return limit < 1
     stack = [(value, 1)]
+    containers = (dict, list)  # json.loads makes exactly these
     while stack:
         node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
-    return deepest
+        if depth > limit:
+            return True
+        children = node.values() if type(node) is dict else node
+        stack.extend((child, depth + 1) for child in children if type(child) in containers)
+    return False
 
 
 class JSONParser(parsers.JSONParser):
@@ -57,7 +59,7 @@ class JSONParser(parsers.JSONParser):
             raise ParseError("JSON parse error - the document is nested too deeply.") from None
         except (UnicodeDecodeError, ValueError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
-        if json_depth(data) > MAX_DEPTH:
+        if nested_deeper_than(data, MAX_DEPTH):
             raise ParseError(
                 f"JSON parse error - the document is nested deeper than {MAX_DEPTH} levels."
             )

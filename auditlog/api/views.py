@@ -26,12 +26,14 @@ from auditlog.api.filters import (
 from auditlog.api.permissions import IsAuthenticated
 from auditlog.api.serializers import (
     ActionSerializer,
+    BulkResultSerializer,
     EventSerializer,
     NotificationSerializer,
     StatsSerializer,
     TopPerUserSerializer,
     VolumeSerializer,
 )
+from auditlog.ingest import MAX_BATCH, BatchError, ingest_events
 from auditlog.models import Event, EventAction, Notification
 from auditlog.search import EventSearchSchema
 from auditlog.suggestions import event_introspection, suggest_values
@@ -92,8 +94,32 @@ class EventViewSet(ExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelV
         "brand_name": "brand__name",
     }
 
+    action_permissions = {"bulk": ["auditlog.add_event"]}
+
     def get_autocomplete(self) -> dict[str, Any]:
         return event_introspection()
+
+    @extend_schema(
+        summary="Ingest a batch of events",
+        description=(
+            f"Up to {MAX_BATCH} events as a JSON array, each shaped like a single ingested event. "
+            "The whole batch is validated first and stored completely or not at all; errors "
+            "name the index of the event and the field. Needs auditlog.add_event."
+        ),
+        request=EventSerializer(many=True),
+        responses={201: BulkResultSerializer, 400: OpenApiTypes.OBJECT},
+        filters=False,
+    )
+    @action(detail=False, methods=["post"], pagination_class=None, filter_backends=[])
+    def bulk(self, request: Request) -> Response:
+        try:
+            events = ingest_events(request.data)
+        except BatchError as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            {"created": len(events), "pks": [str(event.event_uuid) for event in events]},
+            status=status.HTTP_201_CREATED,
+        )
 
     @extend_schema(
         summary="Every event action", responses=ActionSerializer(many=True), filters=False
@@ -128,6 +154,8 @@ class EventViewSet(ExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelV
     @action(detail=False, pagination_class=None, filter_backends=[])
     def top_per_user(self, request: Request) -> Response:
         chosen = request.query_params.get("action") or EventAction.LOGIN
+        if "\x00" in chosen:  # PostgreSQL cannot compare text with a NUL in it
+            raise ValidationError({"action": ["Null characters are not allowed."]})
         top_n = _int_param(request, "top_n", 15, minimum=1, maximum=1000)
         return Response(self.get_queryset().top_applications(action=chosen, top_n=top_n))  # type: ignore[attr-defined]
 

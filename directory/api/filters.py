@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 
+from auditlog.api.filters import IdsFilter
 from directory.models import Group, Token, TokenIntent, User, UserType
 
 
@@ -83,7 +84,7 @@ class UserFilter(django_filters.FilterSet):
 class GroupFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(help_text="Exact group name.")
     is_superuser = django_filters.BooleanFilter(help_text="Superuser groups (true) or not (false).")
-    members_by_pk = django_filters.ModelMultipleChoiceFilter(
+    members_by_pk = IdsFilter(
         field_name="users",
         queryset=User.objects.all(),
         help_text="Groups with these members, by pk (repeatable).",

@@ -132,9 +132,9 @@ class GroupSerializer(serializers.ModelSerializer):
     parent = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]
         queryset=Group.objects.all(), allow_null=True, required=False
     )
-    parent_name = serializers.CharField(
-        source="parent.name", read_only=True, allow_null=True, default=None
-    )
+    # A method, not source="parent.name" with a default: DRF drops a defaulted field from the
+    # answer to a PATCH (partial), and clients rely on it always being there.
+    parent_name = serializers.SerializerMethodField()
     users = serializers.PrimaryKeyRelatedField(
         many=True, queryset=User.objects.exclude_anonymous(), required=False, help_text="User pks."
     )
@@ -158,6 +158,10 @@ class GroupSerializer(serializers.ModelSerializer):
             "roles",
             "roles_obj",
         ]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_parent_name(self, group: Group) -> str | None:
+        return group.parent.name if group.parent is not None else None
 
     @extend_schema_field(PartialUserSerializer(many=True, allow_null=True))
     def get_users_obj(self, group: Group) -> list[dict[str, Any]] | None:

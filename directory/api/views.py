@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -182,6 +182,12 @@ class TokenViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[Token]:
         return Token.objects.select_related("user")
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # No identifier holds a NUL, and PostgreSQL cannot even compare text with one.
+        if "\x00" in str(kwargs.get(self.lookup_field, "")):
+            raise NotFound()
 
     @extend_schema(summary="Show a token's key", responses=TokenKeySerializer)
     @action(

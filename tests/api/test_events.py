@@ -415,3 +415,31 @@ def test_created_dates_are_utc(api_as, admin_user) -> None:
     event = make()
     created = api_as(admin_user).get(f"{EVENTS}{event.pk}/").json()["created"]
     assert datetime.fromisoformat(created.replace("Z", "+00:00")) == event.created
+
+
+def test_action_matches_custom_actions_by_substring_too(api_as, admin_user) -> None:
+    custom = make("custom_login_sso")
+    login = make(EventAction.LOGIN)
+    make(EventAction.LOGOUT)
+    got = set(pks(api_as(admin_user).get(EVENTS, {"action": "login", "page_size": 500})))
+    assert {str(custom.pk), str(login.pk)} <= got
+    assert all("login" in Event.objects.get(pk=pk).action for pk in got)
+    assert pks(api_as(admin_user).get(EVENTS, {"action": "_sso"})) == [str(custom.pk)]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
+def test_the_fast_event_json_equals_drfs_rendering(settings, zone: str) -> None:
+    from rest_framework import serializers as drf
+
+    from auditlog.api.serializers import EventSerializer
+
+    settings.TIME_ZONE = zone
+    generic = drf.ModelSerializer.to_representation
+    events = [
+        make(client_ip="81.2.69.142", nested={"a": [1, {"b": None}]}),
+        make(EventAction.LOGOUT),
+        Event.objects.create(action="custom_x", app="t", user={}, context={}, brand={}),
+    ]
+    for event in Event.objects.filter(pk__in=[e.pk for e in events]):
+        serializer = EventSerializer(event)
+        assert serializer.to_representation(event) == generic(serializer, event)

@@ -1,0 +1,136 @@
+"""Paging a table of millions of rows with page numbers, fast.
+
+:class:`LargeTablePaginator` keeps Django Paginator's semantics (1-based pages, start and end
+indexes) while avoiding what makes page numbers slow on a big table:
+
+* ``count`` is exact when that is cheap (a ``COUNT`` bounded by ``EXACT_COUNT_LIMIT``) and
+  otherwise the planner's estimate (PostgreSQL), so no request scans a million rows to count
+  them;
+* whether there is a next page is never taken from an estimate: each page fetches one row more
+  than it shows, so ``next`` is exact and a client paging until ``next == 0`` neither stops early
+  nor runs past the end; when a page reaches the end, the count becomes exact;
+* a page far from the start is fetched in two steps on PostgreSQL, keys first (an index-only
+  walk past the offset) then the rows for those keys, instead of reading every skipped row.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db import connections
+from django.db.models import QuerySet
+from django.utils.functional import cached_property
+
+# Tables up to this many rows (the planner's figure) are counted exactly; larger ones are
+# estimated, unless the page itself shows where the results end.
+EXACT_COUNT_LIMIT = 50_000
+# From this offset on, pages are fetched keys-first.
+DEFERRED_JOIN_OFFSET = 5_000
+# No table is this long: a larger offset is a page past the end (and would overflow SQL).
+MAX_OFFSET = 2**53
+
+
+class CountedPage(Page):  # type: ignore[type-arg]
+    """A page that knows from the rows themselves whether another page follows."""
+
+    def __init__(self, object_list: Any, number: int, paginator: Paginator, *, more: bool) -> None:
+        super().__init__(object_list, number, paginator)
+        self.more = more
+
+    def has_next(self) -> bool:
+        return self.more
+
+
+class LargeTablePaginator(Paginator):
+    def __init__(self, object_list: Any, per_page: int, **kwargs: Any) -> None:
+        super().__init__(object_list, per_page, **kwargs)
+        self.count_is_estimate = False
+
+    @cached_property
+    def count(self) -> int:  # type: ignore[override]
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):
+            return len(queryset)
+        table_rows = table_estimate(queryset)
+        if table_rows is None or table_rows <= EXACT_COUNT_LIMIT:
+            return queryset.count()  # a small table, or no planner to ask (SQLite)
+        self.count_is_estimate = True
+        if not queryset.query.where:  # the whole table: its estimate is the answer
+            return table_rows
+        return max(planner_estimate(queryset) or 0, 1)
+
+    def validate_number(self, number: Any) -> int:
+        """Pages from 1 on. The upper bound is not checked against a possibly estimated count:
+        a page past the real end is found empty when fetched."""
+        try:
+            if isinstance(number, float) and not number.is_integer():
+                raise ValueError
+            value = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger("That page number is not an integer") from None
+        if value < 1:
+            raise EmptyPage("That page number is less than 1")
+        return value
+
+    def page(self, number: Any) -> CountedPage:
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        if bottom > MAX_OFFSET:
+            raise EmptyPage("That page contains no results")
+        rows = self._rows(bottom, self.per_page + 1)
+        more = len(rows) > self.per_page
+        rows = rows[: self.per_page]
+        if not rows and number > 1:
+            raise EmptyPage("That page contains no results")
+        if not more:
+            self._settle_count(bottom + len(rows))  # the end is in sight: the count is exact
+        elif self.count < bottom + len(rows) + 1:
+            self._settle_count(bottom + len(rows) + 1)  # at least one more row exists
+        return CountedPage(rows, number, self, more=more)
+
+    def _settle_count(self, count: int) -> None:
+        self.__dict__["count"] = count
+        self.__dict__.pop("num_pages", None)
+        self.count_is_estimate = False
+
+    def _rows(self, offset: int, limit: int) -> list[Any]:
+        queryset = self.object_list
+        if (
+            not isinstance(queryset, QuerySet)
+            or offset < DEFERRED_JOIN_OFFSET
+            or connections[queryset.db].vendor != "postgresql"
+        ):
+            return list(queryset[offset : offset + limit])
+        keys = list(queryset.values_list("pk", flat=True)[offset : offset + limit])
+        by_key = {row.pk: row for row in queryset.filter(pk__in=keys)}
+        return [by_key[key] for key in keys if key in by_key]
+
+
+def table_estimate(queryset: QuerySet[Any]) -> int | None:
+    """The planner's row count of the queryset's table (PostgreSQL's ``reltuples``)."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+            [queryset.model._meta.db_table],
+        )
+        found = cursor.fetchone()
+    return max(int(found[0]), 0) if found else None
+
+
+def planner_estimate(queryset: QuerySet[Any]) -> int | None:
+    """How many rows PostgreSQL's planner expects ``queryset`` to return (None elsewhere)."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return None
+    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
