@@ -36,6 +36,20 @@ run: install assets ## Start web (http://$(HOST):$(PORT)), worker and scheduler 
 test: install assets ## Run the test suite (SQLite, or DATABASE_URL=postgres://...)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+FUZZ_EXAMPLES ?= 1000
+fuzz: install ## Fuzz the API at length (FUZZ_EXAMPLES cases per operation); writes bench/fuzz-results.md
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_COVERAGE=1 FUZZ_RESULTS=bench/fuzz-results.md \
+		SQLITE_TEST_NAME=$(CURDIR)/var/fuzz-test-db.sqlite3 \
+		$(PY) -m pytest tests/fuzz/test_api_fuzz.py -q $(PYTEST_ARGS)
+
+LOAD_WRITERS ?= 8
+LOAD_READERS ?= 8
+LOAD_SECONDS ?= 30
+load: install ## Load test against gunicorn on PostgreSQL (DATABASE_URL=postgres://...); fails on any loss
+	@case "$$DATABASE_URL" in postgres*) ;; *) echo "make load needs DATABASE_URL=postgres://... (load-test events are written there)"; exit 1;; esac
+	$(PY) manage.py migrate --no-input -v 0
+	$(PY) manage.py loadtest --writers $(LOAD_WRITERS) --readers $(LOAD_READERS) --seconds $(LOAD_SECONDS)
+
 check: install ## Lint, format check, type check and missing migrations
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -45,6 +59,12 @@ check: install ## Lint, format check, type check and missing migrations
 format: install ## Apply the formatter and the lint fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+bench: install ## Measure the performance table on a fresh PostgreSQL (BENCH_DATABASE_URL); writes bench/results.md
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+screenshots: install assets ## Save a 1280x800 screenshot of every page into screenshots/
+	$(PY) manage.py screenshots --out screenshots
 
 lock: ## Re-lock the Python dependencies from pyproject.toml
 	$(PYTHON) -m pip install --quiet uv

@@ -87,6 +87,8 @@ class DataExport(models.Model):
     started_on = models.DateTimeField(null=True, blank=True)
     finished_on = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Refreshed every few seconds while a build runs, so a build whose worker died is noticed.
+    heartbeat = models.DateTimeField(null=True, blank=True)
 
     objects = DataExportQuerySet.as_manager()
 
@@ -103,6 +105,13 @@ class DataExport(models.Model):
     def model_verbose_name(self) -> str:
         model = self.content_type.model_class()
         return str(model._meta.verbose_name) if model is not None else self.content_type.model
+
+    @property
+    def data_type(self) -> str:
+        """What was exported, as the Data Exports page names it ("Events", "Users")."""
+        model = self.content_type.model_class()
+        plural = model._meta.verbose_name_plural if model is not None else self.content_type.model
+        return capfirst(str(plural))
 
     @property
     def is_ready(self) -> bool:

@@ -11,16 +11,19 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from functools import partial
 from typing import IO, Any
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.files import File
 from django.core.files.storage import Storage
-from django.db import connection, models, transaction
+from django.db import DatabaseError, connection, models, transaction
+from django.db.models import Q
 from django.http import HttpRequest, QueryDict
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -160,7 +163,8 @@ def build_export(export_id: UUID | str) -> DataExport | None:
     export = DataExport.objects.select_related("requested_by", "content_type").get(pk=export_id)
     name = ""
     try:
-        name, rows = _write_file(export)
+        with _heartbeat(export.pk, attempt):
+            name, rows = _write_file(export)
         _complete(export, attempt, name, rows)
     except ExportRefused as exc:
         _fail(export, attempt, exc.reason, name)
@@ -181,11 +185,7 @@ def _claim(export_id: UUID | str) -> int | None:
         return None
     if row["attempts"] >= MAX_ATTEMPTS:
         export = DataExport.objects.select_related("requested_by", "content_type").get(pk=export_id)
-        reason = (
-            f"The export was interrupted {row['attempts']} times (the worker stopped while "
-            "building it) and was given up."
-        )
-        _fail(export, row["attempts"], reason, "")
+        _fail(export, row["attempts"], _interrupted(row["attempts"]), "")
         return None
     attempt = row["attempts"] + 1
     # Conditional on the attempt count read above: of two deliveries racing here, one wins.
@@ -197,10 +197,77 @@ def _claim(export_id: UUID | str) -> int | None:
         status=ExportStatus.RUNNING,
         attempts=attempt,
         started_on=timezone.now(),
+        heartbeat=timezone.now(),
         finished_on=None,
         error="",
     )
     return attempt if claimed else None
+
+
+def _interrupted(attempts: int) -> str:
+    return (
+        f"The export was interrupted {attempts} times (the worker stopped while building it) "
+        "and was given up."
+    )
+
+
+@contextmanager
+def _heartbeat(export_id: UUID | str, attempt: int) -> Iterator[None]:
+    """While the block runs, refresh the export's ``heartbeat`` every few seconds, from a
+    thread with a database connection of its own (the build's may sit in a read-only
+    transaction). A worker that dies stops the beat; :func:`reap_stalled_exports` notices."""
+    stop = threading.Event()
+    interval = max(1.0, settings.EXPORT_STALL_TIMEOUT.total_seconds() / 5)
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                try:
+                    DataExport.objects.filter(
+                        pk=export_id, status=ExportStatus.RUNNING, attempts=attempt
+                    ).update(heartbeat=timezone.now())
+                except DatabaseError:
+                    logger.warning("Could not refresh the heartbeat of export %s", export_id)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"export-heartbeat-{export_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def reap_stalled_exports() -> int:
+    """Queue again the exports whose build stopped showing signs of life (its worker died;
+    Redis would only deliver the task again after its visibility timeout, an hour), or fail
+    those that have used up their attempts. Safe to run twice; returns how many it handled."""
+    cutoff = timezone.now() - settings.EXPORT_STALL_TIMEOUT
+    stalled = DataExport.objects.filter(status=ExportStatus.RUNNING).filter(
+        Q(heartbeat__lt=cutoff) | Q(heartbeat__isnull=True, started_on__lt=cutoff)
+    )
+    handled = 0
+    for export in stalled.select_related("requested_by", "content_type"):
+        if export.attempts >= MAX_ATTEMPTS:
+            logger.warning("Export %s stalled on its last attempt: failing it", export.pk)
+            _fail(export, export.attempts, _interrupted(export.attempts), "")
+            handled += 1
+            continue
+        # Conditional on the beat read above: a build that just showed life keeps running.
+        requeued = DataExport.objects.filter(
+            pk=export.pk,
+            status=ExportStatus.RUNNING,
+            attempts=export.attempts,
+            heartbeat=export.heartbeat,
+        ).update(status=ExportStatus.QUEUED)
+        if requeued:
+            logger.warning("Export %s stalled (its worker stopped): queued again", export.pk)
+            with suppress(ExportQueueUnavailable):  # enqueue_export failed it, saying why
+                enqueue_export(export.pk)
+            handled += 1
+    return handled
 
 
 def _write_file(export: DataExport) -> tuple[str, int]:

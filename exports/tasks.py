@@ -19,3 +19,8 @@ from exports import services
 )
 def generate_export(export_id: str) -> None:
     services.build_export(export_id)
+
+
+@shared_task(name="exports.tasks.reap_stalled_exports")
+def reap_stalled_exports() -> int:
+    return services.reap_stalled_exports()

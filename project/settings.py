@@ -254,6 +254,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "auditlog.api.schema.document_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "EventActionEnum": "auditlog.models.EventAction",
         "NotificationSeverityEnum": "auditlog.models.NotificationSeverity",
@@ -277,6 +281,11 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "auditlog@localhost")
 # exponential backoff) before the failure is final.
 NOTIFICATION_WEBHOOK_TIMEOUT = env_int("NOTIFICATION_WEBHOOK_TIMEOUT", 10, minimum=1)
 NOTIFICATION_MAX_RETRIES = env_int("NOTIFICATION_MAX_RETRIES", 5, minimum=0)
+
+# --- Data exports ---------------------------------------------------------------------------
+# A running build shows a sign of life every few seconds; one silent for this long is taken
+# for dead (its worker stopped) and is queued again, or failed after its last attempt.
+EXPORT_STALL_TIMEOUT = env_duration("EXPORT_STALL_TIMEOUT", "minutes=5")
 
 # --- Celery ---------------------------------------------------------------------------------
 # The default broker is a directory on disk, so the quick start needs no external service;
@@ -310,6 +319,10 @@ CELERY_BEAT_SCHEDULE = {
     "delete-expired-events": {
         "task": "auditlog.tasks.delete_expired_events",
         "schedule": crontab(minute="2-59/5"),
+    },
+    "reap-stalled-exports": {
+        "task": "exports.tasks.reap_stalled_exports",
+        "schedule": crontab(),
     },
     "clean-up-notifications": {
         "task": "auditlog.tasks.clean_up_notifications",

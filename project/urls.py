@@ -13,3 +13,6 @@ urlpatterns = [
     path("", include("directory.urls")),
     path("", include("auditlog.urls")),
 ]
+
+handler404 = "project.errors.not_found"
+handler500 = "project.errors.server_error"

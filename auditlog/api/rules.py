@@ -16,12 +16,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import filters, serializers, status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from auditlog.api.filters import StableOrderingFilter
+from auditlog.api.filters import IdFilter, SearchFilter, StableOrderingFilter
 from auditlog.models import (
     WEBHOOK_MODES,
     DeliveryStatus,
@@ -124,7 +124,9 @@ class NotificationRuleSerializer(serializers.ModelSerializer):
         required=False,
         help_text="The group whose active members are notified (its pk).",
     )
-    destination_group_obj = GroupReferenceSerializer(source="destination_group", read_only=True)
+    destination_group_obj = GroupReferenceSerializer(
+        source="destination_group", read_only=True, allow_null=True
+    )
     transports = serializers.PrimaryKeyRelatedField(
         queryset=NotificationTransport.objects.all(),
         many=True,
@@ -229,7 +231,7 @@ class NotificationDeliveryFilter(django_filters.FilterSet):
         field_name="transport_id", help_text="The transport's pk."
     )
     event = django_filters.UUIDFilter(field_name="event_uuid", help_text="The event's pk.")
-    user = django_filters.NumberFilter(field_name="user_id", help_text="The recipient's pk.")
+    user = IdFilter(field_name="user_id", help_text="The recipient's pk.")
 
     class Meta:
         model = NotificationDelivery
@@ -249,7 +251,7 @@ class NotificationTransportViewSet(viewsets.ModelViewSet):
 
     queryset = NotificationTransport.objects.all()
     serializer_class = NotificationTransportSerializer
-    filter_backends = [filters.SearchFilter, DjangoFilterBackend, StableOrderingFilter]
+    filter_backends = [SearchFilter, DjangoFilterBackend, StableOrderingFilter]
     filterset_class = NotificationTransportFilter
     search_fields = ["name"]
     ordering = ["name"]
@@ -286,7 +288,7 @@ class NotificationRuleViewSet(viewsets.ModelViewSet):
     """Which events notify whom, and how."""
 
     serializer_class = NotificationRuleSerializer
-    filter_backends = [filters.SearchFilter, DjangoFilterBackend, StableOrderingFilter]
+    filter_backends = [SearchFilter, DjangoFilterBackend, StableOrderingFilter]
     filterset_class = NotificationRuleFilter
     search_fields = ["name", "match"]
     ordering = ["name"]

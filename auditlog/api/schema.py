@@ -6,6 +6,24 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+ERROR_COMPONENTS: dict[str, dict[str, Any]] = {
+    "ValidationError": {
+        "type": "object",
+        "description": "Each invalid field (or detail, non_field_errors, search) with messages.",
+        "properties": {
+            "detail": {"type": "string"},
+            "non_field_errors": {"type": "array", "items": {"type": "string"}},
+        },
+        "additionalProperties": {},
+    },
+    "GenericError": {
+        "type": "object",
+        "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+        "required": ["detail"],
+    },
+}
+
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
     target_class = "auditlog.api.authentication.BearerTokenAuthentication"
@@ -17,3 +35,42 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "An API token (intent api): Authorization: Bearer <key>.",
         }
+
+
+def _error(component: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}},
+    }
+
+
+def _errors_of(operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The refusals every operation can answer with (as authentik's schema lists them)."""
+    errors = {
+        "403": _error("GenericError", "Not signed in, or no permission."),
+        "503": _error("GenericError", "The database is unavailable; try again."),
+    }
+    parameters = operation.get("parameters", [])
+    locations = {parameter.get("in") for parameter in parameters}
+    if "query" in locations or "requestBody" in operation:
+        errors["400"] = _error("ValidationError", "Invalid input: the body says what is wrong.")
+    if "path" in locations:
+        errors["404"] = _error("GenericError", "Not found, or not visible to you.")
+    elif any(parameter.get("name") == "page" for parameter in parameters):
+        errors["404"] = _error("GenericError", "Invalid page (a page list starts at 1).")
+    return errors
+
+
+def document_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Postprocessing hook: add the error answers the views do not declare themselves."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in ERROR_COMPONENTS.items():
+        schemas.setdefault(name, schema)
+    for methods in result.get("paths", {}).values():
+        for method, operation in methods.items():
+            if method not in HTTP_METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            for code, response in _errors_of(operation).items():
+                responses.setdefault(code, response)
+    return result

@@ -105,6 +105,7 @@ class ExportMixin(_Base):
     )
     def export(self, request: Request) -> Response:
         export_format = _export_format(request)
+        _refuse_nul_characters(request)
         queryset = self.filter_queryset(self.get_queryset())
         _compile(queryset)
         try:
@@ -127,6 +128,14 @@ def _export_format(request: Request) -> str:
         choices = ", ".join(ExportFormat.values)
         raise ValidationError({FORMAT_PARAMETER: [f"{value!r} is not a format; use {choices}."]})
     return value
+
+
+def _refuse_nul_characters(request: Request) -> None:
+    """The parameters are stored as JSON, and PostgreSQL's JSON cannot hold a NUL character."""
+    for key, values in request.query_params.lists():
+        if "\x00" in key or any("\x00" in value for value in values):
+            name = key.replace("\x00", "") or "query"
+            raise ValidationError({name: ["Null characters are not allowed."]})
 
 
 def _compile(queryset: models.QuerySet[Any]) -> None:

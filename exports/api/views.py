@@ -8,14 +8,14 @@ from typing import Any
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import filters, mixins, viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from auditlog.api.filters import StableOrderingFilter
+from auditlog.api.filters import SearchFilter, StableOrderingFilter
 from exports.api.mixins import ADD_PERMISSION
 from exports.api.serializers import DataExportSerializer
 from exports.models import VIEW_PERMISSION, DataExport, DataExportQuerySet
@@ -54,7 +54,7 @@ class DataExportViewSet(
 
     serializer_class = DataExportSerializer
     permission_classes = [UsesExports]
-    filter_backends = [filters.SearchFilter, StableOrderingFilter]
+    filter_backends = [SearchFilter, StableOrderingFilter]
     search_fields = ["requested_by__username", "content_type__model"]
     ordering = ["-requested_on"]
     ordering_fields = ["completed", "requested_by", "requested_on", "content_type__model"]

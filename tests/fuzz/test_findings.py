@@ -1,0 +1,209 @@
+"""What fuzzing the API found, one regression test each: every answer is a documented 4xx with
+a message (never a 500), and every answer matches the schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from auditlog.models import Event, NotificationRule, NotificationTransport
+from directory.models import Group
+from exports.models import DataExport
+from tests.fuzz.conftest import generated_schema
+
+pytestmark = pytest.mark.django_db
+
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+@pytest.fixture
+def admin_api(api_as, admin_user) -> Any:
+    return api_as(admin_user)
+
+
+# --- The schema documents the refusals ------------------------------------------------------
+
+
+def operations() -> list[tuple[str, str, dict[str, Any]]]:
+    paths = generated_schema()["paths"]
+    return [
+        (method, path, operation)
+        for path, methods in paths.items()
+        for method, operation in methods.items()
+        if method in HTTP_METHODS
+    ]
+
+
+def test_every_operation_documents_the_refusals_it_can_answer_with() -> None:
+    for method, path, operation in operations():
+        responses = operation["responses"]
+        where = f"{method.upper()} {path}"
+        assert {"403", "503"} <= set(responses), where  # a user without rights: 403
+        locations = {parameter["in"] for parameter in operation.get("parameters", [])}
+        if "path" in locations:
+            assert "404" in responses, where
+        if "query" in locations or "requestBody" in operation:
+            assert "400" in responses, where
+
+
+def test_a_page_before_the_first_is_a_documented_404(admin_api) -> None:
+    response = admin_api.get("/api/v3/events/events/", {"page": 0})
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Invalid page."}
+    responses = generated_schema()["paths"]["/api/v3/events/events/"]["get"]["responses"]
+    assert "404" in responses
+
+
+def test_a_rule_without_a_destination_group_matches_its_schema(admin_api) -> None:
+    rule = NotificationRule.objects.create(name="nobody in particular", match='action = "login"')
+    body = admin_api.get(f"/api/v3/events/rules/{rule.pk}/").json()
+    assert body["destination_group"] is None and body["destination_group_obj"] is None
+    schema = generated_schema()["components"]["schemas"]["NotificationRule"]
+    assert schema["properties"]["destination_group_obj"].get("nullable") is True
+
+
+def test_a_patched_group_still_shows_parent_name(admin_api) -> None:
+    group = Group.objects.create(name="orphans")
+    response = admin_api.patch(f"/api/v3/core/groups/{group.pk}/", {"name": "still orphans"})
+    assert response.status_code == 200
+    assert response.json()["parent_name"] is None
+    parent = Group.objects.create(name="parents")
+    response = admin_api.patch(f"/api/v3/core/groups/{group.pk}/", {"parent": str(parent.pk)})
+    assert response.json()["parent_name"] == "parents"
+
+
+# --- Answers under /api/ are JSON -----------------------------------------------------------
+
+
+def test_an_api_url_that_matches_no_route_is_a_json_404(admin_api) -> None:
+    for url in ("/api/v3/core/users/0.5/", "/api/v3/nothing-here/"):
+        response = admin_api.get(url)
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        assert response.json() == {"detail": "Not found."}
+
+
+def test_a_page_that_does_not_exist_is_still_the_web_admins_page(admin_user) -> None:
+    browser = Client()
+    browser.force_login(admin_user)
+    response = browser.get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+def test_an_unexpected_error_under_the_api_is_a_json_500(admin_user, make_token, monkeypatch):
+    from auditlog.api.views import EventViewSet
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(EventViewSet, "list", broken)
+    client = Client(raise_request_exception=False)
+    response = client.get(
+        "/api/v3/events/events/", HTTP_AUTHORIZATION=f"Bearer {make_token(admin_user)}"
+    )
+    assert response.status_code == 500
+    assert response.json() == {"detail": "A server error occurred."}
+    assert "a bug" not in response.content.decode()
+
+
+# --- Numbers the database cannot hold -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "name"),
+    [
+        ("/api/v3/events/deliveries/", {"user": "3.402823466e+38"}, "user"),
+        ("/api/v3/events/notifications/", {"user": "99999999999999999999999"}, "user"),
+        ("/api/v3/core/groups/", {"members_by_pk": "198216121177144148623360"}, "members_by_pk"),
+        ("/api/v3/core/groups/", {"members_by_pk": "¹"}, "members_by_pk"),
+    ],
+)
+def test_an_id_too_large_for_the_database_is_a_400(admin_api, url, params, name) -> None:
+    response = admin_api.get(url, params)
+    assert response.status_code == 400, response.content
+    assert name in response.json()
+
+
+def test_a_model_pk_in_unusual_digits_is_just_a_search_term(admin_api) -> None:
+    for value in ("¹", "99999999999999999999999999", "-5"):
+        response = admin_api.get("/api/v3/events/events/", {"context_model_pk": value})
+        assert response.status_code == 200, (value, response.content)
+        assert response.json()["results"] == []
+
+
+def test_a_time_offset_postgresql_refuses_is_compared_in_utc(admin_api) -> None:
+    response = admin_api.get(
+        "/api/v3/events/notifications/", {"created__gte": "0134-04-12T14:53:51+23:45"}
+    )
+    assert response.status_code == 200, response.content
+    response = admin_api.get(
+        "/api/v3/events/notifications/", {"created__lte": "0001-01-01T00:00:00+05:00"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"created__lte": ["That date and time is out of range."]}
+
+
+# --- NUL characters (PostgreSQL cannot store or compare them) -------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/v3/events/rules/", "/api/v3/events/transports/", "/api/v3/reports/exports/"]
+)
+def test_a_nul_in_a_text_search_is_a_400_naming_search(admin_api, url) -> None:
+    response = admin_api.get(url, {"search": "\x00ab"})
+    assert response.status_code == 400
+    assert response.json() == {"search": ["Null characters are not allowed."]}
+
+
+def test_a_nul_in_json_attributes_is_a_400_and_nothing_is_stored(admin_api, nobody) -> None:
+    response = admin_api.patch(
+        f"/api/v3/core/users/{nobody.pk}/", {"attributes": {"a\x00": "b"}}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json() == {"attributes": ["Null characters are not allowed."]}
+    response = admin_api.post(
+        "/api/v3/core/groups/", {"name": "g", "attributes": {"x": ["\x00"]}}, format="json"
+    )
+    assert response.status_code == 400
+    assert not Group.objects.filter(name="g").exists()
+    nobody.refresh_from_db()
+    assert nobody.attributes == {}
+
+
+def test_an_ingested_event_still_has_its_nul_characters_removed(admin_api) -> None:
+    response = admin_api.post(
+        "/api/v3/events/events/",
+        {"action": "custom_nul", "app": "tests", "context": {"a\x00b": "foo \x00bar"}},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert Event.objects.get(pk=response.json()["pk"]).context == {"ab": "foo bar"}
+
+
+def test_a_nul_in_the_top_applications_action_is_a_400(admin_api) -> None:
+    response = admin_api.get("/api/v3/events/events/top_per_user/", {"action": "lo\x00gin"})
+    assert response.status_code == 400
+    assert response.json() == {"action": ["Null characters are not allowed."]}
+
+
+def test_a_nul_in_a_token_identifier_is_a_404(admin_api) -> None:
+    for url in ("/api/v3/core/tokens/a%00b/", "/api/v3/core/tokens/a%00b/view_key/"):
+        response = admin_api.get(url)
+        assert response.status_code == 404
+        assert "detail" in response.json()
+
+
+def test_a_transport_search_without_nul_still_searches(admin_api) -> None:
+    NotificationTransport.objects.create(name="pager")
+    response = admin_api.get("/api/v3/events/transports/", {"search": "pag"})
+    assert [item["name"] for item in response.json()["results"]] == ["pager"]
+
+
+def test_a_nul_in_an_export_request_is_a_400_and_nothing_is_stored(admin_api) -> None:
+    response = admin_api.post("/api/v3/events/events/export/?anything=a%00b")
+    assert response.status_code == 400
+    assert response.json() == {"anything": ["Null characters are not allowed."]}
+    assert not DataExport.objects.exists()
