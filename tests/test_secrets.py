@@ -1,0 +1,215 @@
+"""A corpus of secrets pushed through every way into the log must never come out again: not in
+the database's log tables, the API, the pages or the exports."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.contrib.auth import authenticate
+from django.test import Client, RequestFactory
+
+from auditlog.capture import acting_user
+from auditlog.models import Event, Notification, NotificationDelivery
+from directory.models import User
+from exports.models import DataExport, ExportStatus
+
+pytestmark = pytest.mark.django_db
+
+# Secret-looking keys, each with a value found nowhere else.
+SECRET_KEYS = [
+    "password",
+    "Password",
+    "passwd",
+    "new_password1",
+    "db_pass",
+    "pwd",
+    "passphrase",
+    "secret",
+    "client_secret",
+    "otp_secret",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "csrfmiddlewaretoken",
+    "api_key",
+    "apikey",
+    "x-api-key",
+    "private_key",
+    "signing_key",
+    "key",
+    "signature",
+    "cookie",
+    "HTTP_COOKIE",
+    "sessionid",
+    "session_key",
+    "authorization",
+    "auth",
+    "credentials",
+    "pin",
+    "jwt",
+    "webhook_url",
+]
+# Credentials recognisable by their value, under harmless keys.
+SECRET_VALUES = [
+    "pbkdf2_sha256$870000$corpussalt$Q29ycHVzSGFzaFZhbHVlMDAx",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjb3JwdXMtand0LTAwMSJ9.c29tZXNpZ25hdHVyZQ",
+    "-----BEGIN PRIVATE KEY-----\nQ29ycHVzUHJpdmF0ZUtleTAwMQ==\n-----END PRIVATE KEY-----",
+    "AKIACORPUS0000000001",
+]
+EMBEDDED = {
+    "header": "Bearer CorpusBearerToken001xyz",
+    "dsn_text": "postgres://app:CorpusUrlPassword001@db.example.com/app",
+}
+EMBEDDED_SECRETS = ["CorpusBearerToken001xyz", "CorpusUrlPassword001"]
+
+
+def secret_value(key: str) -> str:
+    return f"Corpus-{key.replace('_', '-')}-S3cr3t-0001"
+
+
+def corpus() -> dict[str, Any]:
+    data: dict[str, Any] = {key: secret_value(key) for key in SECRET_KEYS}
+    data.update({f"note{index}": value for index, value in enumerate(SECRET_VALUES)})
+    data.update(EMBEDDED)
+    data["nested"] = {
+        "deeper": {"token": secret_value("nested-token")},
+        "list": [{"password": secret_value("list-password")}],
+    }
+    data["tokens"] = [secret_value("tokens-0"), secret_value("tokens-1")]
+    return data
+
+
+def all_secrets() -> list[str]:
+    return [
+        *(secret_value(key) for key in SECRET_KEYS),
+        *SECRET_VALUES,
+        *EMBEDDED_SECRETS,
+        secret_value("nested-token"),
+        secret_value("list-password"),
+        secret_value("tokens-0"),
+        secret_value("tokens-1"),
+        secret_value("query-token"),
+        secret_value("login-password"),
+        "Q29ycHVzUHJpdmF0ZUtleTAwMQ",  # the private key's body
+    ]
+
+
+def assert_clean(where: str, text: str) -> None:
+    leaked = [secret for secret in all_secrets() if secret in text]
+    assert not leaked, f"{where} leaks {leaked}"
+
+
+def test_the_corpus_is_large_enough() -> None:
+    assert len(SECRET_KEYS) >= 30
+    assert len(all_secrets()) >= 30
+
+
+def test_no_way_in_lets_a_secret_out(
+    admin_user, api_as, settings, tmp_path, django_capture_on_commit_callbacks
+) -> None:
+    settings.MEDIA_ROOT = str(tmp_path)
+    data = corpus()
+    client = api_as(admin_user)
+    # 1. API ingestion: one event, and a batch.
+    assert (
+        client.post(
+            "/api/v3/events/events/",
+            {
+                "action": "custom_corpus",
+                "app": "corpus",
+                "context": data,
+                "user": {
+                    "username": "corpus",
+                    "pk": 1,
+                    "email": "",
+                    "password": secret_value("password"),
+                },
+            },
+            format="json",
+        ).status_code
+        == 201
+    )
+    assert (
+        client.post(
+            "/api/v3/events/events/bulk/",
+            [{"action": "custom_corpus", "app": "corpus-bulk", "context": data}],
+            format="json",
+        ).status_code
+        == 201
+    )
+    # 2. Model diffs: secrets in a JSON field, a password change, a new token's key.
+    ana = User.objects.create_user("ana", password=secret_value("password"))
+    with acting_user(admin_user):
+        ana.attributes = data
+        ana.save()
+        ana.set_password(secret_value("passwd"))
+        ana.save()
+    # 3. Signals: a failed login with the password and extra credentials.
+    authenticate(
+        RequestFactory().post("/login/"), username="ana", password=secret_value("login-password")
+    )
+    browser = Client()
+    browser.post(
+        f"/login/?token={secret_value('query-token')}&next=/",
+        {"username": "ana", "password": secret_value("login-password")},
+    )
+    # 4. Query strings recorded with a change made through the API.
+    assert (
+        client.patch(
+            f"/api/v3/core/users/{ana.pk}/?api_key={secret_value('api_key')}&token={secret_value('query-token')}",
+            {"name": "Ana"},
+            format="json",
+        ).status_code
+        == 200
+    )
+    # 5. An export of everything, in both formats.
+    with django_capture_on_commit_callbacks(execute=True):
+        for export_format in ("csv", "jsonl"):
+            assert (
+                client.post(f"/api/v3/events/events/export/?format={export_format}").status_code
+                == 201
+            )
+
+    # The database's log tables.
+    for event in Event.objects.all():
+        assert_clean(f"event {event.action}", json.dumps([event.user, event.context, event.brand]))
+    assert_clean(
+        "notifications", json.dumps(list(Notification.objects.values_list("body", "hyperlink")))
+    )
+    assert_clean(
+        "deliveries",
+        json.dumps(
+            list(NotificationDelivery.objects.values_list("body", "last_error", "messages"))
+        ),
+    )
+    # The API.
+    assert_clean(
+        "event list", client.get("/api/v3/events/events/", {"page_size": 1000}).content.decode()
+    )
+    assert_clean(
+        "search", client.get("/api/v3/events/events/", {"search": "corpus"}).content.decode()
+    )
+    assert_clean("notifications API", client.get("/api/v3/events/notifications/").content.decode())
+    # The pages.
+    web = Client()
+    web.force_login(admin_user)
+    assert_clean("event log page", web.get("/events/", {"page_size": 100}).content.decode())
+    for event in Event.objects.filter(app__startswith="corpus") | Event.objects.filter(
+        context__model__pk=ana.pk
+    ):
+        assert_clean(f"event page {event.pk}", web.get(f"/events/{event.pk}/").content.decode())
+        assert_clean(
+            f"event info {event.pk}", web.get(f"/events/{event.pk}/info/").content.decode()
+        )
+    # The exports.
+    exports = DataExport.objects.filter(status=ExportStatus.COMPLETED)
+    assert exports.count() == 2
+    for export in exports:
+        content = web.get(export.download_url)
+        assert content.status_code == 200
+        text = b"".join(content.streaming_content).decode()
+        assert "custom_corpus" in text
+        assert_clean(f"{export.format} export", text)
