@@ -695,7 +695,8 @@ class Verification:
         )
         return (
             f"Event chain intact: {self.verified} events verified ({span}), "
-            f"{self.checkpoints} checkpoints checked, {self.pruned} events removed by retention, "
+            f"{self.checkpoints} checkpoints checked, "
+            f"{self.pruned} events removed on record (retention, erasure), "
             f"{self.unsealed} not sealed yet."
         )
 

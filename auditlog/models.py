@@ -112,6 +112,14 @@ class SystemSettings(models.Model):
             "EVENT_RETENTION environment variable."
         ),
     )
+    gdpr_compliance = models.BooleanField(
+        "GDPR compliance",
+        default=True,
+        help_text=(
+            "When a user is deleted, also delete the events by them (user.pk) and about them "
+            "(context.subject_uuid)."
+        ),
+    )
 
     class Meta:
         verbose_name = "system settings"

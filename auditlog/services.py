@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
+from uuid import UUID
 
 from django.db import connection, models, transaction
 from django.http import HttpRequest
@@ -179,6 +180,39 @@ def _delete_batch_sql(now: datetime, since: datetime | None, batch_size: int) ->
     taken, deleted, last_expires = rows[0][:3]
     chain.record_runs(chain.runs_from_ends(row[3:] for row in rows if row[3] is not None))
     return _Batch(int(taken), int(deleted), last_expires or since)
+
+
+def erase_user_events(
+    user_pk: Any, user_uuid: Any, *, batch_size: int = RETENTION_BATCH_SIZE
+) -> int:
+    """GDPR erasure of a deleted user: delete every event by them (``user.pk``) and about
+    them (``context.subject_uuid``); return how many. Events that merely mention them stay.
+
+    Like retention, in short batches that each delete the events with their chain links and
+    store signed prune records of the removed ranges, so the chain stays verifiable.
+    """
+    hex_uuid = user_uuid.hex if isinstance(user_uuid, UUID) else str(user_uuid).replace("-", "")
+    about = models.Q(user__pk=user_pk) | models.Q(
+        context__subject_uuid__in=[hex_uuid, str(UUID(hex_uuid))]
+    )
+    total = 0
+    while True:
+        with transaction.atomic():
+            chain.lock_chain()
+            pks = list(
+                Event.objects.filter(about).order_by().values_list("pk", flat=True)[:batch_size]
+            )
+            if not pks:
+                break
+            keys = chain.keys_in(pks)
+            Notification.objects.filter(event_id__in=keys).update(event=None)
+            chain.remove_from_chain(pks)
+            total += Event.objects.filter(pk__in=keys)._raw_delete(connection.alias)
+        if len(pks) < batch_size:
+            break
+    if total:
+        logger.info("Erased %d events of deleted user %s", total, user_pk)
+    return total
 
 
 def clean_up_notifications() -> int:

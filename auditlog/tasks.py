@@ -16,6 +16,12 @@ def delete_expired_events() -> int:
     return services.delete_expired_events()
 
 
+@shared_task(name="auditlog.tasks.gdpr_cleanup")
+def gdpr_cleanup(user_pk: Any, user_uuid: str) -> int:
+    """Delete the events by and about a deleted user (see ``erase_user_events``)."""
+    return services.erase_user_events(user_pk, user_uuid)
+
+
 @shared_task(name="auditlog.tasks.seal_events")
 def seal_events() -> int:
     """Chain the events committed since the last run (queued after commit, and every minute)."""

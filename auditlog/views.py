@@ -212,7 +212,7 @@ def notification_drawer(request: HttpRequest) -> HttpResponse:
 class RetentionForm(forms.ModelForm):
     class Meta:
         model = SystemSettings
-        fields = ["event_retention"]
+        fields = ["event_retention", "gdpr_compliance"]
         labels = {"event_retention": "Event retention"}
 
 
@@ -237,6 +237,7 @@ def system_settings(request: HttpRequest) -> HttpResponse:
             "form": form,
             "environment_retention": format_duration(django_settings.EVENT_RETENTION),
             "effective_retention": format_duration(in_force.retention),
+            "gdpr_compliance": in_force.gdpr_compliance,
         },
         status=400 if form.errors else 200,
     )

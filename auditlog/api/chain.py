@@ -66,7 +66,9 @@ class VerificationSerializer(serializers.Serializer):
     from_sequence = serializers.IntegerField()
     to_sequence = serializers.IntegerField(allow_null=True)
     checkpoints = serializers.IntegerField(help_text="Signed checkpoints checked.")
-    pruned = serializers.IntegerField(help_text="Events removed by retention in the range.")
+    pruned = serializers.IntegerField(
+        help_text="Events in the range removed with a signed prune record (retention, erasure)."
+    )
     first_broken = BrokenLinkSerializer(allow_null=True)
 
 

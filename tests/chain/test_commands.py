@@ -38,7 +38,7 @@ def test_an_intact_chain_prints_one_summary_line() -> None:
     write(1)
     assert verify_command() == (
         "Event chain intact: 10 events verified (sequences 1 to 10), 2 checkpoints checked, "
-        "0 events removed by retention, 1 not sealed yet.\n"
+        "0 events removed on record (retention, erasure), 1 not sealed yet.\n"
     )
 
 
@@ -170,7 +170,7 @@ def test_the_command_exits_zero_when_intact_and_non_zero_with_one_line_when_brok
     assert intact.returncode == 0, intact.stderr
     assert intact.stdout.splitlines() == [
         "Event chain intact: 10 events verified (sequences 1 to 10), 2 checkpoints checked, "
-        "0 events removed by retention, 0 not sealed yet."
+        "0 events removed on record (retention, erasure), 0 not sealed yet."
     ]
     assert intact.stderr == ""
 

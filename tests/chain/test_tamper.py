@@ -60,7 +60,7 @@ def test_an_intact_chain_verifies(ten: list[Event]) -> None:
     assert (result.verified, result.checkpoints, result.head, result.unsealed) == (10, 2, 10, 0)
     assert result.summary() == (
         "Event chain intact: 10 events verified (sequences 1 to 10), 2 checkpoints checked, "
-        "0 events removed by retention, 0 not sealed yet."
+        "0 events removed on record (retention, erasure), 0 not sealed yet."
     )
 
 
