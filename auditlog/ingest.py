@@ -110,7 +110,6 @@ def _address(value: Any) -> str | None:
 
 def _notify(events: list[tuple[str, str]]) -> None:
     """Notification rules see ingested events as they see every other event."""
-    from auditlog.notifications import enqueue_dispatch
+    from auditlog.notifications import enqueue_dispatch_batch
 
-    for event_id, action in events:
-        enqueue_dispatch(event_id, action)
+    enqueue_dispatch_batch(events)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -180,6 +180,17 @@ def enqueue_dispatch(event_id: str, action: str) -> None:
     from auditlog.tasks import dispatch_notifications
 
     dispatch_notifications.delay(event_id)
+
+
+def enqueue_dispatch_batch(events: Iterable[tuple[str, str]]) -> None:
+    """:func:`enqueue_dispatch` for many ``(event_id, action)``: one task for all those some
+    enabled rule may match, rather than one message per event."""
+    wanted = [event_id for event_id, action in events if may_match(action)]
+    if not wanted:
+        return
+    from auditlog.tasks import dispatch_notifications_batch
+
+    dispatch_notifications_batch.delay(wanted)
 
 
 # --- Matching and fan-out -----------------------------------------------------------------------

@@ -44,6 +44,12 @@ def dispatch_notifications(event_id: str) -> int:
     return len(notifications.dispatch_event(event_id))
 
 
+@shared_task(name="auditlog.tasks.dispatch_notifications_batch")
+def dispatch_notifications_batch(event_ids: list[str]) -> int:
+    """:func:`dispatch_notifications` for many events (a batch ingested at once)."""
+    return sum(len(notifications.dispatch_event(event_id)) for event_id in event_ids)
+
+
 @shared_task(
     bind=True,
     name="auditlog.tasks.deliver_notification",

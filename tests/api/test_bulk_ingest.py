@@ -119,3 +119,26 @@ def test_an_ingested_batch_is_chained_once_it_commits(
     sealed = EventChainLink.objects.filter(event_uuid__in=pks)
     assert sealed.count() == 20
     assert chain.verify().ok
+
+
+def test_a_batch_is_handed_to_the_rules_as_one_task(
+    api_as, admin_user, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    """One queued message for the events some rule may match, not one per event."""
+    from auditlog import tasks
+    from directory.models import Group
+
+    NotificationRule.objects.create(
+        name="failures",
+        match='action = "login_failed"',
+        destination_group=Group.objects.get(is_superuser=True),
+    )
+    calls: list[list[str]] = []
+    monkeypatch.setattr(tasks.dispatch_notifications_batch, "delay", calls.append)
+    monkeypatch.setattr(tasks.dispatch_notifications, "delay", lambda *args: calls.append(["one"]))
+    body = [*batch(3, action="login_failed"), *batch(2, action="login")]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_as(admin_user).post(BULK, body, format="json")
+    assert response.status_code == 201, response.content
+    failed = response.json()["pks"][:3]
+    assert calls == [failed]
