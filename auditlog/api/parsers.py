@@ -20,18 +20,21 @@ class PayloadTooLarge(APIException):
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests deeper than ``limit`` levels (iteratively, so a hostile document
-    cannot overflow; only containers are visited, so it is cheap on wide documents)."""
-    if type(value) not in (dict, list):
+    """Whether ``value`` nests deeper than ``limit`` levels. Recursive, but never deeper than
+    ``limit`` calls, so a hostile document cannot overflow the stack; only containers are
+    visited, so it is cheap on wide documents."""
+    kind = type(value)
+    if kind is not dict and kind is not list:
         return limit < 1
-    stack = [(value, 1)]
-    containers = (dict, list)  # json.loads makes exactly these
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
+    return limit < 1 or _deeper(value, limit - 1)
+
+
+def _deeper(node: Any, remaining: int) -> bool:
+    """Whether a child container of ``node`` nests more than ``remaining`` further levels."""
+    for child in node.values() if type(node) is dict else node:
+        kind = type(child)  # json.loads makes exactly these two containers
+        if (kind is dict or kind is list) and (remaining < 1 or _deeper(child, remaining - 1)):
             return True
-        children = node.values() if type(node) is dict else node
-        stack.extend((child, depth + 1) for child in children if type(child) in containers)
     return False
 
 
