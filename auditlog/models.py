@@ -225,7 +225,7 @@ class EventQuerySet(models.QuerySet["Event"]):
             self.filter(created__gte=since)
             .annotate(hour=TruncHour("created", tzinfo=UTC))
             .values("hour", "action")
-            .annotate(count=Count("pk"))
+            .annotate(count=Count("*"))  # not count(pk): the index has no pk to read
             .order_by()
         )
         buckets: dict[tuple[datetime, str], int] = defaultdict(int)
@@ -341,7 +341,13 @@ class Event(models.Model):
                 KeyTransform("authorized_application", "context"), name="authentik_e_ctx_app__idx"
             ),
             models.Index(KeyTransform("pk", "user"), name="authentik_e_user_pk__idx"),
-            models.Index(fields=["-created", "-event_uuid"], name="auditlog_ev_latest_idx"),
+            # The newest first (the default order, page 1 and deep pages), with the action so
+            # that the volume chart's count per hour and action reads the index alone.
+            models.Index(
+                fields=["-created", "-event_uuid"],
+                include=["action"],
+                name="auditlog_ev_latest_idx",
+            ),
             # The filters and JSON paths people search most (also gives the planner their
             # statistics, so that it knows when walking the newest events is cheaper).
             models.Index(KeyTransform("username", "user"), name="auditlog_ev_user_name_idx"),
