@@ -274,8 +274,11 @@ def sample_addresses(
 def generate_events(
     rng: random.Random, directory: DemoDirectory, count: int, days: int = 30
 ) -> Iterator[EventRow]:
-    """``count`` unsaved events with creation times spread over the last ``days`` days."""
+    """``count`` unsaved events with creation times spread over the last ``days`` days, oldest
+    first, as a real log is written (the table's physical order follows time, which is what
+    makes a time-bounded query read only the recent part of it)."""
     now = timezone.now()
+    start, step = now - timedelta(days=days), timedelta(days=days) / max(count, 1)
     retention = current_retention()
     actions = [action for action, _ in ACTION_WEIGHTS]
     weights = [weight for _, weight in ACTION_WEIGHTS]
@@ -283,9 +286,9 @@ def generate_events(
     anonymous = get_user(User.objects.anonymous())
     home = [rng.choice(directory.addresses) for _ in directory.users]  # each user's usual place
     builders = _builders(rng, directory, user_dicts, anonymous, home)
-    for _ in range(count):
+    for index in range(count):
         action = rng.choices(actions, weights)[0]
-        created = now - timedelta(seconds=rng.uniform(0, days * 86400))
+        created = start + step * (index + rng.random())
         user, context, client_ip, app = builders[action]()
         yield EventRow(
             event_uuid=uuid.UUID(int=rng.getrandbits(128), version=4),

@@ -421,7 +421,7 @@ def measure_parse(context: Context, report: Report) -> None:
 
 
 EXPORT_CHILD = """
-import os, resource, sys, time
+import os, sys, time
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 import django
 django.setup()
@@ -429,7 +429,13 @@ from exports.services import build_export
 start = time.perf_counter()
 export = build_export(sys.argv[1])
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+# This process's own high-water mark (VmHWM). Not ru_maxrss: Linux carries the parent's
+# resident size over fork and exec into it, which would count the bench's own memory.
+peak = next(
+    int(line.split()[1]) // 1024
+    for line in open("/proc/self/status")
+    if line.startswith("VmHWM:")
+)
 print(export.row_count, seconds, peak, export.status, export.error)
 """
 
