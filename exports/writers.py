@@ -21,6 +21,7 @@ object in the database, so that Python only writes lines out (several times fast
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from collections import defaultdict
@@ -34,6 +35,7 @@ from typing import IO, Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
 from django.db.models import F, Func, QuerySet, TextField, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
@@ -482,6 +484,48 @@ def _chunks(rows: Iterator[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+def copy_lines(lines: QuerySet[Any], stream: IO[str], line_end: str, chunk_size: int) -> int:
+    """Write the lines of a one-text-column queryset (rendered by PostgreSQL) at ``COPY``
+    speed: ``COPY (query) TO STDOUT`` streams them without a cursor round trip per chunk or
+    a Python object per row. Return the number of lines.
+
+    COPY's text format ends each row with a newline and escapes backslash, newline, carriage
+    return, tab, backspace, form feed and vertical tab inside it, as Python's bytes escapes
+    do; ``codecs.escape_decode`` undoes exactly those. The row ends become ``line_end``
+    before decoding (as an escape, so they are told apart from newlines in the data).
+    """
+    if lines.query.distinct:  # the ORDER BY columns are then selected too: not one column
+        count = 0
+        for chunk in _chunks(lines.iterator(chunk_size=chunk_size), chunk_size):
+            stream.write(line_end.join(chunk) + line_end)
+            count += len(chunk)
+        return count
+    sql, params = lines.query.sql_with_params()
+    ending = line_end.encode().replace(b"\r", b"\\r").replace(b"\n", b"\\n")
+    stream.flush()
+    out = stream.buffer  # type: ignore[attr-defined]
+    count = 0
+    with connections[lines.db].cursor() as cursor:
+        raw = cursor.cursor  # psycopg's own cursor
+        with raw.copy(f"COPY ({sql}) TO STDOUT", params) as copy:
+            pending: list[bytes] = []
+            for row in copy:  # one row per message
+                pending.append(bytes(row))
+                if len(pending) >= chunk_size:
+                    count += _write_copied(out, pending, ending)
+                    pending = []
+            count += _write_copied(out, pending, ending)
+    return count
+
+
+def _write_copied(out: IO[bytes], rows: list[bytes], ending: bytes) -> int:
+    if rows:
+        text = b"".join(rows).replace(b"\n", ending)
+        # typeshed says str; for bytes in, CPython gives bytes out.
+        out.write(cast(bytes, codecs.escape_decode(text)[0]))
+    return len(rows)
+
+
 def write_csv(layout: Layout, queryset: QuerySet[Any], stream: IO[str], chunk_size: int) -> int:
     """Write the header and one line per row, reading ``chunk_size`` rows at a time from a
     server-side cursor; return the number of rows."""
@@ -490,10 +534,7 @@ def write_csv(layout: Layout, queryset: QuerySet[Any], stream: IO[str], chunk_si
     count = 0
     rendered = layout.rendered_by_database(queryset, as_json=False)
     if rendered is not None:
-        for chunk in _chunks(rendered.iterator(chunk_size=chunk_size), chunk_size):
-            stream.write(CSV_LINE_END.join(chunk) + CSV_LINE_END)
-            count += len(chunk)
-        return count
+        return copy_lines(rendered, stream, CSV_LINE_END, chunk_size)
     renders = [render for _, render in layout.renders(as_json=False)]
     for chunk in _chunks(layout.select(queryset).iterator(chunk_size=chunk_size), chunk_size):
         writer.writerows([[render(row) for render in renders] for row in layout.enrich(chunk)])
@@ -506,10 +547,7 @@ def write_jsonl(layout: Layout, queryset: QuerySet[Any], stream: IO[str], chunk_
     count = 0
     rendered = layout.rendered_by_database(queryset, as_json=True)
     if rendered is not None:
-        for chunk in _chunks(rendered.iterator(chunk_size=chunk_size), chunk_size):
-            stream.write("\n".join(chunk) + "\n")
-            count += len(chunk)
-        return count
+        return copy_lines(rendered, stream, "\n", chunk_size)
     pairs = [(encode_basestring(name) + ":", render) for name, render in layout.renders(True)]
     for chunk in _chunks(layout.select(queryset).iterator(chunk_size=chunk_size), chunk_size):
         stream.write(

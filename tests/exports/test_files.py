@@ -86,6 +86,13 @@ def events(admin_user: User, nobody: User) -> list[Event]:
     ingested.user = {"pk": "-1", "username": "@x", "email": "+e@example.com"}
     ingested.brand = {}
     ingested.save()
+    # What COPY's text format escapes (backslash, tab, CR, LF), in a column and in JSON.
+    awkward = Event(
+        action=EventAction.LOGIN,
+        app="a\tb\\c\r\nd é",
+        context={"path": "C:\\temp\\x", "text": "tab\there\r\nnext \\n ✓", "v": "\x0b\x0c\x08"},
+    )
+    awkward.save()
     made = [
         make_event(user=admin_user, ip="81.2.69.142", geo={"city": "Zürich", "country": "CH"}),
         make_event(EventAction.LOGOUT, user=nobody, message="bye\nsecond line"),
@@ -93,6 +100,7 @@ def events(admin_user: User, nobody: User) -> list[Event]:
         make_event(EventAction.MODEL_CREATED, user=admin_user, model={"app": "x", "pk": 5}),
         make_event(EventAction.LOGIN, user=nobody, ip="2001:db8::1", nested={"a": [1, 2.5, None]}),
         ingested,
+        awkward,
     ]
     # Distinct creation times, so the default order is meaningful; one on a whole second.
     base = timezone.now().replace(microsecond=0)
