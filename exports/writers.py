@@ -512,17 +512,21 @@ def copy_lines(lines: QuerySet[Any], stream: IO[str], line_end: str, chunk_size:
             for row in copy:  # one row per message
                 pending.append(bytes(row))
                 if len(pending) >= chunk_size:
-                    count += _write_copied(out, pending, ending)
+                    count += _write_copied(out, pending, ending, line_end.encode())
                     pending = []
-            count += _write_copied(out, pending, ending)
+            count += _write_copied(out, pending, ending, line_end.encode())
     return count
 
 
-def _write_copied(out: IO[bytes], rows: list[bytes], ending: bytes) -> int:
+def _write_copied(out: IO[bytes], rows: list[bytes], ending: bytes, line_end: bytes) -> int:
     if rows:
-        text = b"".join(rows).replace(b"\n", ending)
-        # typeshed says str; for bytes in, CPython gives bytes out.
-        out.write(cast(bytes, codecs.escape_decode(text)[0]))
+        text = b"".join(rows)
+        if b"\\" in text:  # something was escaped (rare: JSON text seldom has a backslash)
+            # typeshed says str; for bytes in, CPython gives bytes out.
+            text = cast(bytes, codecs.escape_decode(text.replace(b"\n", ending))[0])
+        else:
+            text = text.replace(b"\n", line_end)
+        out.write(text)
     return len(rows)
 
 
