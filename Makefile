@@ -47,6 +47,7 @@ LOAD_READERS ?= 8
 LOAD_SECONDS ?= 30
 load: install ## Load test against gunicorn on PostgreSQL (DATABASE_URL=postgres://...); fails on any loss
 	@case "$$DATABASE_URL" in postgres*) ;; *) echo "make load needs DATABASE_URL=postgres://... (load-test events are written there)"; exit 1;; esac
+	$(PY) bench/ensure_database.py
 	$(PY) manage.py migrate --no-input -v 0
 	$(PY) manage.py loadtest --writers $(LOAD_WRITERS) --readers $(LOAD_READERS) --seconds $(LOAD_SECONDS)
 
