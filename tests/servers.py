@@ -6,40 +6,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from tests.conftest import REPO
+from project.local_server import free_port, gunicorn, wait_for_port
 
 POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[Any] | None, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the server exited early:\n{log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"nothing listens on port {port}:\n{log.read_text()}")
 
 
 @contextmanager
@@ -47,7 +24,6 @@ def running_gunicorn(
     database_url: str, data_dir: Path, *, workers: int = 2, extra_env: dict[str, str] | None = None
 ) -> Iterator[str]:
     """``gunicorn project.wsgi`` on the given database until the block ends; yields its URL."""
-    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -55,31 +31,9 @@ def running_gunicorn(
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
-    log = data_dir / f"gunicorn-{port}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "project.wsgi",
-        f"--bind=127.0.0.1:{port}",
-        f"--workers={workers}",
-        "--threads=4",
-        "--graceful-timeout=5",
-        "--timeout=60",
-    ]
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
-    try:
-        wait_for_port(port, process, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    log = data_dir / f"gunicorn-{uuid.uuid4().hex[:8]}.log"  # one per server
+    with gunicorn(env=env, log=log, workers=workers, extra_args=["--timeout=60"]) as url:
+        yield url
 
 
 def postgres_bin() -> Path | None:

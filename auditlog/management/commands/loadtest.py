@@ -16,10 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,6 +35,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from auditlog.models import Event, EventAction
 from directory.models import Token, User
 from directory.services import create_api_token
+from project.local_server import ServerDidNotStart, gunicorn
 
 EVENTS = "/api/v3/events/events/"
 USERS = "/api/v3/core/users/"
@@ -46,7 +43,6 @@ LOAD_APP = "loadtest"
 LOAD_ACTION = "custom_loadtest"
 TARGET_USERS = 8
 REQUEST_TIMEOUT = 30
-SERVER_START_TIMEOUT = 60
 SEARCHES = (
     'action = "custom_loadtest" and context.writer = 1',
     'app = "loadtest"',
@@ -195,51 +191,12 @@ def _server(base_url: str, workers: int) -> Iterator[str]:
     if base_url:
         yield base_url
         return
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "project.wsgi",
-        f"--bind=127.0.0.1:{port}",
-        f"--workers={workers}",
-        "--threads=4",
-        "--graceful-timeout=5",
-    ]
-    root = Path(settings.BASE_DIR)
-    log = Path(settings.DATA_DIR) / f"loadtest-gunicorn-{port}.log"
-    with log.open("w") as sink:
-        process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-            command, cwd=root, env=os.environ.copy(), stdout=sink, stderr=subprocess.STDOUT
-        )
+    log = Path(settings.DATA_DIR) / "loadtest-gunicorn.log"
     try:
-        wait_for_port(port, process, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[Any], log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise CommandError(f"gunicorn exited early:\n{log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise CommandError(f"gunicorn did not start listening on port {port}.")
+        with gunicorn(env=os.environ.copy(), log=log, workers=workers) as url:
+            yield url
+    except ServerDidNotStart as exc:
+        raise CommandError(f"gunicorn did not start: {exc}") from None
 
 
 # --- The load -------------------------------------------------------------------------------

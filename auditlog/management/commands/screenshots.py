@@ -5,7 +5,6 @@ on a free port; --base-url points it at a running site instead."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from project.browser import VIEWPORT, launch
+from project.local_server import free_port
 
 PASSWORD = "screenshots-Password-1"  # noqa: S105 - a throw-away site's admin
 
@@ -87,7 +87,7 @@ class Command(BaseCommand):
             capture_output=True,
         )
         subprocess.run([*manage, "shell", "-c", SCENE], env=env, check=True, capture_output=True)  # noqa: S603
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(  # noqa: S603 - our own manage.py
             [*manage, "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"],
             env=env,
@@ -124,12 +124,6 @@ Notification.objects.create(
     hyperlink_label="Download",
 )
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def capture(browser: Any, base_url: str, folder: Path, username: str, password: str) -> list[str]:
