@@ -44,7 +44,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from auditlog.api.serializers import EventSerializer
-from directory.api.serializers import PartialGroupSerializer, UserSerializer, _flag
+from directory.api.serializers import PartialGroupSerializer, UserSerializer, query_flag
 from directory.models import Group, User
 from exports.api.serializers import (
     EventExportSerializer,
@@ -423,7 +423,7 @@ class UserLayout(Layout):
         listed = Kind(csv=str, json=str)
         fields["is_superuser"] = self.field("_is_superuser", BOOLEAN)
         fields["groups"] = Field(groups, listed, lambda gs: _json_list(g.pk for g in gs))
-        if _flag(serializer, "include_groups"):
+        if query_flag(serializer, "include_groups"):
             fields["groups_obj"] = Field(groups, listed, lambda gs: _json_list(g.obj for g in gs))
         else:
             fields["groups_obj"] = constant(None)

@@ -14,7 +14,7 @@ from auditlog.api.serializers import JSONObjectField
 from directory.models import ANONYMOUS_USERNAME, Group, Token, TokenIntent, User
 
 
-def _flag(serializer: serializers.Serializer, name: str) -> bool:
+def query_flag(serializer: serializers.Serializer, name: str) -> bool:
     """A boolean query parameter such as include_groups (default true)."""
     request = serializer.context.get("request")
     if request is None:
@@ -94,7 +94,7 @@ class UserSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(PartialGroupSerializer(many=True, allow_null=True))
     def get_groups_obj(self, user: User) -> list[dict[str, Any]] | None:
-        if not _flag(self, "include_groups"):
+        if not query_flag(self, "include_groups"):
             return None
         return PartialGroupSerializer(user.groups.all(), many=True).data  # type: ignore[return-value]
 
@@ -104,7 +104,7 @@ class UserSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(RoleSerializer(many=True, allow_null=True))
     def get_roles_obj(self, user: User) -> list[dict[str, Any]] | None:
-        return [] if _flag(self, "include_roles") else None
+        return [] if query_flag(self, "include_roles") else None
 
     def validate_username(self, value: str) -> str:
         if value == ANONYMOUS_USERNAME:
@@ -165,7 +165,7 @@ class GroupSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(PartialUserSerializer(many=True, allow_null=True))
     def get_users_obj(self, group: Group) -> list[dict[str, Any]] | None:
-        if not _flag(self, "include_users"):
+        if not query_flag(self, "include_users"):
             return None
         return PartialUserSerializer(group.users.all(), many=True).data  # type: ignore[return-value]
 
