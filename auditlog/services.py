@@ -122,12 +122,17 @@ def _delete_batch_orm(now: datetime, since: datetime | None, batch_size: int) ->
     )
     if not rows:
         return _Batch(0, 0, since)
-    pks = [pk for pk, _ in rows]
+    deleted = _delete_events([pk for pk, _ in rows])
+    return _Batch(len(rows), deleted, rows[-1][1])
+
+
+def _delete_events(pks: list[Any]) -> int:
+    """Delete the events ``pks`` with their chain links and signed prune records, clearing
+    the notifications' references; in the caller's transaction, after ``chain.lock_chain``."""
     keys = chain.keys_in(pks)
     Notification.objects.filter(event_id__in=keys).update(event=None)
     chain.remove_from_chain(pks)
-    deleted = Event.objects.filter(pk__in=keys)._raw_delete(connection.alias)
-    return _Batch(len(rows), deleted, rows[-1][1])
+    return int(Event.objects.filter(pk__in=keys)._raw_delete(connection.alias))
 
 
 def _quoted(model: type[models.Model]) -> str:
@@ -204,10 +209,7 @@ def erase_user_events(
             )
             if not pks:
                 break
-            keys = chain.keys_in(pks)
-            Notification.objects.filter(event_id__in=keys).update(event=None)
-            chain.remove_from_chain(pks)
-            total += Event.objects.filter(pk__in=keys)._raw_delete(connection.alias)
+            total += _delete_events(pks)
         if len(pks) < batch_size:
             break
     if total:
