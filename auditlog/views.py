@@ -22,7 +22,15 @@ from auditlog.models import Event, EventAction, Notification, SystemSettings
 from auditlog.presentation import diff_rows, geo_line, pretty, user_line
 from auditlog.search import EventSearchSchema, SearchError, apply_search
 from auditlog.suggestions import event_introspection
-from auditlog.web import Listing, PagePermissionMixin, forbidden, ordered, page_size_from, paginate
+from auditlog.web import (
+    Listing,
+    PagePermissionMixin,
+    forbidden,
+    ordered,
+    page_size_from,
+    paginate,
+    query_of,
+)
 from project.durations import format_duration
 
 VIEW_EVENT = "auditlog.view_event"
@@ -141,11 +149,7 @@ def _pointer(search: str, error: SearchError | None) -> dict[str, Any] | None:
 def _event_query(request: HttpRequest, keep: tuple[str, ...] = ()) -> str:
     """The "which events" part of the query string (for the chart and map), plus ``keep``
     (the export also keeps the order)."""
-    params = request.GET.copy()
-    for key in list(params):
-        if key not in EVENT_PARAMS and key not in keep:
-            del params[key]
-    return params.urlencode()
+    return query_of(request, (*EVENT_PARAMS, *keep))
 
 
 class EventDetailView(PagePermissionMixin, TemplateView):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,17 @@ def ordered(
         )
         return queryset.order_by(*terms), str(exc)
     return queryset.order_by(*terms), None
+
+
+def query_of(request: HttpRequest, keys: Iterable[str]) -> str:
+    """The request's query string with only the parameters named in ``keys`` (for the links
+    of charts, maps and exports that must show the same rows as the page)."""
+    kept = set(keys)
+    params = request.GET.copy()
+    for key in list(params):
+        if key not in kept:
+            del params[key]
+    return params.urlencode()
 
 
 def paginate(

@@ -18,7 +18,15 @@ from django.views.generic import TemplateView
 from auditlog.models import Event
 from auditlog.search import SearchError, SearchSchema, apply_search
 from auditlog.views import event_rows
-from auditlog.web import Listing, PagePermissionMixin, forbidden, ordered, page_size_from, paginate
+from auditlog.web import (
+    Listing,
+    PagePermissionMixin,
+    forbidden,
+    ordered,
+    page_size_from,
+    paginate,
+    query_of,
+)
 from directory.models import Brand, Group, Token, TokenIntent, User
 from directory.search import GroupSearchSchema, UserSearchSchema
 from directory.services import create_api_token
@@ -58,14 +66,10 @@ class UserListView(PagePermissionMixin, TemplateView):
             default=["username"],
         )
         page = paginate(self.request, queryset, page_size=page_size_from(self.request))
-        # The export takes the same search and order as the page.
-        export_query = self.request.GET.copy()
-        for key in list(export_query):
-            if key not in ("search", "ordering"):
-                del export_query[key]
         return {
             **super().get_context_data(**kwargs),
-            "export_query": export_query.urlencode(),
+            # The export takes the same search and order as the page.
+            "export_query": query_of(self.request, ("search", "ordering")),
             "listing": Listing(
                 page, self.request.GET.get("ordering", "username"), page.paginator.per_page
             ),
