@@ -3,7 +3,7 @@ with the recent deliveries and their failures."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -114,15 +114,27 @@ def rule_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
     )
 
 
-def rule_delete(request: HttpRequest, pk: str) -> HttpResponse:
-    if refusal := _require(request, "auditlog.delete_notificationrule"):
+def _delete(
+    request: HttpRequest,
+    model: type[NotificationRule | NotificationTransport],
+    pk: str,
+    label: str,
+    url: str,
+) -> HttpResponse:
+    """Delete one rule or transport on POST, with the model's delete permission."""
+    permission = f"auditlog.delete_{model._meta.model_name}"
+    if refusal := _require(request, permission):
         return refusal
-    rule = get_object_or_404(NotificationRule, pk=pk)
+    obj = cast("NotificationRule | NotificationTransport", get_object_or_404(model, pk=pk))
     if request.method != "POST":
-        return forbidden(request, ("auditlog.delete_notificationrule",))
-    rule.delete()
-    messages.success(request, f"Rule {rule.name} deleted.")
-    return redirect(reverse("auditlog:rule-list"))
+        return forbidden(request, (permission,))
+    obj.delete()
+    messages.success(request, f"{label} {obj.name} deleted.")
+    return redirect(reverse(url))
+
+
+def rule_delete(request: HttpRequest, pk: str) -> HttpResponse:
+    return _delete(request, NotificationRule, pk, "Rule", "auditlog:rule-list")
 
 
 def transport_list(request: HttpRequest) -> HttpResponse:
@@ -173,11 +185,4 @@ def transport_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
 
 
 def transport_delete(request: HttpRequest, pk: str) -> HttpResponse:
-    if refusal := _require(request, "auditlog.delete_notificationtransport"):
-        return refusal
-    transport_obj = get_object_or_404(NotificationTransport, pk=pk)
-    if request.method != "POST":
-        return forbidden(request, ("auditlog.delete_notificationtransport",))
-    transport_obj.delete()
-    messages.success(request, f"Transport {transport_obj.name} deleted.")
-    return redirect(reverse("auditlog:transport-list"))
+    return _delete(request, NotificationTransport, pk, "Transport", "auditlog:transport-list")
