@@ -18,6 +18,9 @@ from tests.conftest import REPO
         ("DB_CONN_MAX_AGE", "soon", "DB_CONN_MAX_AGE: 'soon' is not a whole number."),
         ("API_MAX_PAGE_SIZE", "0", "API_MAX_PAGE_SIZE: 0 is below the minimum of 1."),
         ("DATABASE_URL", "nonsense://x", "DATABASE_URL: Scheme 'nonsense://' is unknown."),
+        ("AUDIT_CHAIN_KEY", "short", "AUDIT_CHAIN_KEY: use at least 32 characters"),
+        ("AUDIT_CHAIN_CHECKPOINT_EVENTS", "0", "AUDIT_CHAIN_CHECKPOINT_EVENTS: 0 is below"),
+        ("AUDIT_CHAIN_CHECKPOINT_INTERVAL", "1h", "AUDIT_CHAIN_CHECKPOINT_INTERVAL: 1h is not"),
     ],
 )
 def test_a_bad_value_fails_loudly_naming_the_variable(
