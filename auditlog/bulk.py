@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from auditlog.models import Event
 
 BATCH_SIZE = 5_000
-_COLUMNS = (
+COLUMNS = (  # every column of the events table, in the order COPY writes them
     "event_uuid",
     "user",
     "action",
@@ -92,7 +92,7 @@ def dumps(value: Any) -> str:
 
 def _copy_batch(batch: list[EventRow | Event]) -> None:
     table = connection.ops.quote_name(Event._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(column) for column in _COLUMNS)
+    columns = ", ".join(connection.ops.quote_name(column) for column in COLUMNS)
     with connection.cursor() as cursor:
         raw = cursor.cursor  # the psycopg cursor underneath Django's wrapper
         with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
