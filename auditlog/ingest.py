@@ -7,7 +7,6 @@ whole batch before anything is written: a batch is stored completely or not at a
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from dataclasses import dataclass
 from functools import partial
@@ -18,7 +17,7 @@ from django.utils import timezone
 
 from auditlog.bulk import EventRow, write_events
 from auditlog.chain import request_seal
-from auditlog.models import current_retention, default_event_brand, is_valid_action
+from auditlog.models import action_problem, canonical_ip, current_retention, default_event_brand
 from auditlog.sanitize import sanitize
 
 MAX_BATCH = 5_000
@@ -33,10 +32,11 @@ class BatchError(Exception):
     errors: dict[str, Any]
 
 
-def validate_item(item: Any) -> dict[str, list[str]]:
-    """The problems of one event of a batch (empty: none)."""
+def validate_item(item: Any) -> tuple[dict[str, list[str]], str | None]:
+    """The problems of one event of a batch (empty: none), and its client IP in canonical
+    form (``None`` when it has none or it is invalid)."""
     if not isinstance(item, dict):
-        return {"non_field_errors": ["Expected a JSON object."]}
+        return {"non_field_errors": ["Expected a JSON object."]}, None
     problems: dict[str, list[str]] = {}
     unknown = set(item) - FIELDS - IGNORED
     if unknown:
@@ -44,10 +44,8 @@ def validate_item(item: Any) -> dict[str, list[str]]:
     action = item.get("action")
     if not isinstance(action, str) or not action:
         problems["action"] = ["This field is required."]
-    elif not is_valid_action(action):
-        problems["action"] = [
-            f"{action!r} is not a known action; use one of actions/ or custom_<name>."
-        ]
+    elif problem := action_problem(action):
+        problems["action"] = [problem]
     app = item.get("app")
     if not isinstance(app, str) or not app or len(app) > 255:
         problems["app"] = ["This field is required (a text of at most 255 characters)."]
@@ -55,12 +53,13 @@ def validate_item(item: Any) -> dict[str, list[str]]:
         if key in item and not isinstance(item[key], dict):
             problems[key] = ["Expected a JSON object."]
     address = item.get("client_ip")
+    client_ip = None
     if address is not None and address != "":
         try:
-            ipaddress.ip_address(address)
-        except (TypeError, ValueError):
-            problems["client_ip"] = [f"{address!r} is not a valid IP address."]
-    return problems
+            client_ip = canonical_ip(address)
+        except ValueError as exc:
+            problems["client_ip"] = [str(exc)]
+    return problems, client_ip
 
 
 def ingest_events(items: Any) -> list[EventRow]:
@@ -72,11 +71,13 @@ def ingest_events(items: Any) -> list[EventRow]:
         raise BatchError({"non_field_errors": ["Expected a non-empty JSON array of events."]})
     if len(items) > MAX_BATCH:
         raise BatchError({"non_field_errors": [f"At most {MAX_BATCH} events per batch."]})
-    errors = {
-        str(index): problems
-        for index, item in enumerate(items)
-        if (problems := validate_item(item))
-    }
+    errors: dict[str, Any] = {}
+    addresses: list[str | None] = []
+    for index, item in enumerate(items):
+        problems, client_ip = validate_item(item)
+        if problems:
+            errors[str(index)] = problems
+        addresses.append(client_ip)
     if errors:
         raise BatchError(errors)
     now = timezone.now()
@@ -89,12 +90,12 @@ def ingest_events(items: Any) -> list[EventRow]:
             action=item["action"],
             app=item["app"],
             context=sanitize(item.get("context") or {}),
-            client_ip=_address(item.get("client_ip")),
+            client_ip=client_ip,
             created=now,
             brand=sanitize(item["brand"]) if "brand" in item else brand,
             expires=expires,
         )
-        for item in items
+        for item, client_ip in zip(items, addresses, strict=True)
     ]
     with transaction.atomic():
         write_events(events, batch_size=MAX_BATCH)
@@ -102,10 +103,6 @@ def ingest_events(items: Any) -> list[EventRow]:
         transaction.on_commit(partial(_notify, dispatch), robust=True)
         request_seal()  # chained within seconds, like events saved one by one
     return events
-
-
-def _address(value: Any) -> str | None:
-    return str(ipaddress.ip_address(value)) if value else None
 
 
 def _notify(events: list[tuple[str, str]]) -> None:

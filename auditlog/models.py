@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import ipaddress
 import logging
 import sys
 import traceback
@@ -85,6 +86,21 @@ def is_valid_action(value: str) -> bool:
         return True
     suffix = value.removeprefix(EventAction.CUSTOM_PREFIX)
     return suffix != value and all(c.isalnum() or c in "_-." for c in suffix)
+
+
+def action_problem(value: str) -> str | None:
+    """Why an event may not have the action ``value`` (``None``: it may)."""
+    if is_valid_action(value):
+        return None
+    return f"{value!r} is not a known action; use one of actions/ or custom_<name>."
+
+
+def canonical_ip(value: Any) -> str:
+    """An IP address in its canonical text; ``ValueError`` saying so when it is not one."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a valid IP address.") from None
 
 
 # --- Retention ------------------------------------------------------------------------------

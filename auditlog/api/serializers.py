@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import datetime, tzinfo
 from typing import Any, cast
 
@@ -10,7 +9,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from auditlog.models import Event, Notification, is_valid_action
+from auditlog.models import Event, Notification, action_problem, canonical_ip
 from auditlog.sanitize import model_to_dict, sanitize
 
 
@@ -113,19 +112,17 @@ class EventSerializer(serializers.ModelSerializer):
         }
 
     def validate_action(self, value: str) -> str:
-        if not is_valid_action(value):
-            raise serializers.ValidationError(
-                f"{value!r} is not a known action; use one of actions/ or custom_<name>."
-            )
+        if problem := action_problem(value):
+            raise serializers.ValidationError(problem)
         return value
 
     def validate_client_ip(self, value: str | None) -> str | None:
         if not value:
             return None
         try:
-            return str(ipaddress.ip_address(value))
-        except ValueError:
-            raise serializers.ValidationError(f"{value!r} is not a valid IP address.") from None
+            return canonical_ip(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
     def create(self, validated_data: dict[str, Any]) -> Event:
         """Ingest one event: the server sets pk, created and expires; the JSON is sanitised."""
