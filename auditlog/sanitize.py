@@ -6,12 +6,25 @@ leaves one (API, pages, exports) goes through :func:`sanitize`, which does two t
 * makes the value JSON-safe: models become ``{app, model_name, pk, name}``, users become the
   ``{username, pk, email}`` shape of authentik's ``get_user``, UUIDs become hex, datetimes ISO
   8601 with ``Z``, NUL characters are removed;
-* masks secrets: a value under a secret-looking key becomes ``MASK`` (20 asterisks), and string
-  values that are recognisably credentials (password hashes, JWTs, bearer headers, private keys,
-  passwords inside URLs) are masked wherever they appear.
+* masks secrets: a scalar under a secret-looking key becomes ``MASK`` (20 asterisks, the
+  reference's marker), a list under one has each element masked, and a mapping under one is
+  recursed into, as the reference does: its secret-looking keys are masked, and so are the
+  keys that hold the secret's own value (a diff's ``previous_value``/``new_value``, a cookie's
+  ``value``, a session's ``id``); the keys that merely describe it (``login``, ``expiry``,
+  ``name``) stay readable. String values that are recognisably credentials (password hashes,
+  JWTs, bearer headers, private keys, passwords inside URLs) are masked wherever they appear,
+  and so are secret-named parameters inside query strings and cookie headers.
 
-It never mutates its input. Over-masking is a bug too, so the keys that merely look secret
-(``auth_method``, ``authorized_application``, ``passing``, ``author``...) are listed explicitly.
+Secret keys are the usual credential words (password, token, key, secret, authorization,
+cookie...), session cookies and session ids (Django's ``sessionid``, ``connect.sid``,
+``PHPSESSID``, ``JSESSIONID``, ``ASP.NET_SessionId``, ``laravel_session``, ``_session_id``,
+a bare ``session`` or ``sid``...), one-time codes (``otp``, ``totp``, ``mfa_code``,
+``verification_code``...) and recovery or backup codes. It never mutates its input.
+Over-masking is a bug too: a key whose last word names metadata about a secret
+(``session_expiry``, ``otp_enabled``, ``password_change_date``) or an identifier of one
+(``token_uuid``, ``token_identifier``, ``api_key_id``) stays readable, and the keys that merely
+look secret (``auth_method``, ``authorized_application``, ``passing``, ``author``...) are
+listed explicitly.
 """
 
 from __future__ import annotations
@@ -43,6 +56,7 @@ SECRET_SUBSTRINGS = (
     "password",
     "passwd",
     "passphrase",
+    "passcode",
     "secret",
     "token",
     "apikey",
@@ -51,7 +65,8 @@ SECRET_SUBSTRINGS = (
     "cookie",
     "credential",
     "authorization",
-    "sessionid",
+    "sessionid",  # Django's sessionid, JSESSIONID, ASP.NET_SessionId, ASPSESSIONIDxxxxxxxx
+    "sessid",  # PHPSESSID
     "csrf",
 )
 # ...or when one of its words (split on separators and camelCase) is one of these.
@@ -76,6 +91,7 @@ EXEMPT_KEYS = frozenset(
         "expires_in",
         "keyword",
         "keywords",
+        "objectsid",  # a directory's security identifier, not a session id
     }
 )
 # A final word that names metadata about a secret rather than the secret itself.
@@ -97,8 +113,91 @@ METADATA_WORDS = frozenset(
         "policy",
         "changed",
         "set",
+        "created",
+        "updated",
+        "revoked",
+        "started",
+        "ended",
+        "duration",
+        "timeout",
+        "age",
+        "lifetime",
+        "ttl",
+        "enabled",
+        "disabled",
+        "required",
+        "verified",
+        "configured",
+        "remaining",
+        "used",
+        "attempts",
+        "state",
+        "status",
     }
 )
+# A final word that names an identifier of a secret (token_uuid, api_key_id): readable, except
+# for a session, whose id is the secret.
+IDENTIFIER_WORDS = frozenset(
+    {"id", "ids", "uuid", "uuids", "pk", "pks", "identifier", "identifiers", "name", "names"}
+)
+# Session cookies and ids: a final word such as laravel_session, connect.sid, express:sess...
+SESSION_WORDS = frozenset({"session", "sessions", "sess", "sid", "sids"})
+# ...or session followed by one of these (session_id, beaker.session.id, session_data).
+SESSION_PARTS = frozenset(
+    {"id", "ids", "uuid", "identifier", "key", "keys", "token", "value", "data", "hash", "string"}
+)
+# One-time passwords, as the final word (otp, sms_otp; otp_enabled and otp_device are not).
+OTP_WORDS = frozenset({"otp", "otps", "totp", "hotp"})
+# A code or codes is secret when the word before it says it is one (verification_code,
+# recovery_codes, mfa_code); country_code, status_code and a bare code stay readable.
+CODE_QUALIFIERS = frozenset(
+    {
+        "otp",
+        "totp",
+        "hotp",
+        "mfa",
+        "verification",
+        "verify",
+        "recovery",
+        "backup",
+        "scratch",
+        "security",
+        "confirmation",
+        "confirm",
+        "sms",
+        "login",
+        "signin",
+        "reset",
+        "activation",
+        "device",
+        "access",
+        "magic",
+    }
+)
+CODE_STEMS = ("2fa", "twofa", "twofactor", "twostep", "onetime")
+# Inside a mapping under a secret key, the keys that hold the secret's own value.
+VALUE_SLOTS = frozenset(
+    {
+        "value",
+        "values",
+        "previous_value",
+        "new_value",
+        "old_value",
+        "old",
+        "new",
+        "raw",
+        "data",
+        "plain",
+        "plaintext",
+        "cleartext",
+        "hash",
+        "digest",
+        "encoded",
+        "content",
+    }
+)
+# Under a session key, its id is the secret as well.
+SESSION_SLOTS = VALUE_SLOTS | {"id", "ids", "uuid", "key", "sid"}
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _NON_ALNUM = re.compile(r"[^a-z0-9]")
@@ -128,7 +227,10 @@ _CLOUD_PREFIXES = (
 )
 _AUTH_HEADER = re.compile(r"\b(Bearer|Basic|Token|Digest)\s+[A-Za-z0-9._~+/=-]{6,}")
 _URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(@)")
-_QUERY_PARAM = re.compile(r"(^|[?&;])([^=&#?\s]+)=([^&#\s]*)")
+# name=value in a query string (?a=1&b=2), a cookie header (a=1; b=2) or free text. A value
+# ends at the next separator; a ";" ends it only when another name= follows.
+_QUERY_PARAM = re.compile(r"(^|[?&;\s]\s*)([^=&#?;\s]+)=((?:[^&#;\s]|;(?!\s*[^=&#?;\s]+=))*)")
+_DRUPAL_SESSION = re.compile(r"^s?sess[0-9a-f]{32}$")
 
 
 class _Drop:
@@ -138,21 +240,47 @@ class _Drop:
 DROP = _Drop()
 
 
-@lru_cache(maxsize=8192)
 def is_secret_key(key: str) -> bool:
     """Whether a value stored under ``key`` must be masked."""
+    return _secret_slots(key) is not None
+
+
+@lru_cache(maxsize=8192)
+def _secret_slots(key: str) -> frozenset[str] | None:
+    """``None`` for a readable key; for a secret one, the keys of a mapping stored under it that
+    hold the secret's own value (see ``VALUE_SLOTS``)."""
     lowered = key.lower()
     if lowered in EXEMPT_KEYS:
-        return False
+        return None
     if lowered in SECRET_KEYS:
-        return True
+        return VALUE_SLOTS
     words = [word.lower() for word in _WORD.findall(key)]
-    if len(words) > 1 and words[-1] in METADATA_WORDS:
-        return False
+    last = words[-1] if words else ""
+    several = len(words) > 1
+    if several and last in METADATA_WORDS:
+        return None
+    if last in SESSION_WORDS or (
+        several and words[-2] in ("session", "sess") and last in SESSION_PARTS
+    ):
+        return SESSION_SLOTS
     compact = _NON_ALNUM.sub("", lowered)
+    if "sessionid" in compact or "sessid" in compact or _DRUPAL_SESSION.match(compact):
+        return SESSION_SLOTS
+    if several and last in IDENTIFIER_WORDS:
+        return None
+    if last in OTP_WORDS:
+        return VALUE_SLOTS
+    if (
+        several
+        and last in ("code", "codes")
+        and (words[-2] in CODE_QUALIFIERS or "".join(words[:-1]).endswith(CODE_STEMS))
+    ):
+        return VALUE_SLOTS
     if any(part in compact for part in SECRET_SUBSTRINGS):
-        return True
-    return any(word in SECRET_WORDS for word in words)
+        return VALUE_SLOTS
+    if any(word in SECRET_WORDS for word in words):
+        return VALUE_SLOTS
+    return None
 
 
 def mask_string(value: str) -> str:
@@ -223,25 +351,27 @@ def get_user(user: Any) -> dict[str, Any]:
 
 def sanitize(value: Any) -> Any:
     """Return a JSON-safe copy of ``value`` with every secret masked."""
-    result = _sanitize(value, secret=False, depth=0)
+    result = _sanitize(value, slots=None, depth=0)
     return None if result is DROP else result
 
 
 def mask_field_value(field_name: str, value: Any) -> Any:
     """Sanitise one model field value, masking it when the field's name is secret."""
-    return _sanitize(value, secret=is_secret_key(field_name), depth=1)
+    return _sanitize(value, slots=_secret_slots(field_name), depth=1)
 
 
-def _sanitize(value: Any, *, secret: bool, depth: int) -> Any:
+def _sanitize(value: Any, *, slots: frozenset[str] | None, depth: int) -> Any:
+    # ``slots`` is None for a readable value; for a secret one, what _secret_slots gave its key.
     if depth > MAX_DEPTH:
         return "…"
+    secret = slots is not None
     # Fast paths for the plain JSON types (exact types: subclasses such as enums and lazy
     # strings take the careful path below).
     kind = type(value)
     if kind is str:
         return MASK if secret else mask_string(value)
     if kind is dict:
-        return _sanitize_mapping(value, secret=secret, depth=depth)
+        return _sanitize_mapping(value, slots=slots, depth=depth)
     if kind is int or kind is bool:
         return MASK if secret else value
     if value is None:
@@ -251,14 +381,14 @@ def _sanitize(value: Any, *, secret: bool, depth: int) -> Any:
     if isinstance(value, str) and not isinstance(value, enum.Enum):
         return MASK if secret else mask_string(value)
     if isinstance(value, Mapping):
-        return _sanitize_mapping(value, secret=secret, depth=depth)
+        return _sanitize_mapping(value, slots=slots, depth=depth)
     if isinstance(value, list | tuple | set | frozenset | types.GeneratorType):
         items = value
         if isinstance(value, set | frozenset):
             items = _sorted_if_possible(value)
         result = []
         for item in items:
-            cleaned = _sanitize(item, secret=secret, depth=depth + 1)
+            cleaned = _sanitize(item, slots=slots, depth=depth + 1)
             if cleaned is not DROP:
                 result.append(cleaned)
         return result
@@ -266,7 +396,7 @@ def _sanitize(value: Any, *, secret: bool, depth: int) -> Any:
     if converted is DROP:
         return DROP
     if isinstance(converted, Mapping | list):
-        return _sanitize(converted, secret=secret, depth=depth + 1)
+        return _sanitize(converted, slots=slots, depth=depth + 1)
     if secret:
         return MASK
     if isinstance(converted, str):
@@ -274,43 +404,36 @@ def _sanitize(value: Any, *, secret: bool, depth: int) -> Any:
     return converted
 
 
-def _sanitize_mapping(value: Mapping[Any, Any], *, secret: bool, depth: int) -> dict[str, Any]:
-    # Under a secret key, a model reference stays readable (it names an object, it is not the
-    # secret); any other mapping has every leaf masked.
-    if secret and _is_model_reference(value):
-        secret = False
+def _sanitize_mapping(
+    value: Mapping[Any, Any], *, slots: frozenset[str] | None, depth: int
+) -> dict[str, Any]:
+    # Under a secret key (slots set), a mapping is recursed into like any other: its own secret
+    # keys are masked, and so are its value slots (a diff's new_value, a session's id); the
+    # keys that describe the secret (login, expiry, a model reference's name) stay readable.
     child_depth = depth + 1
     result: dict[str, Any] = {}
     for raw_key, item in value.items():
         key = raw_key if type(raw_key) is str else str(raw_key)
         if "\x00" in key:
             key = key.replace("\x00", "")
-        child_secret = secret or is_secret_key(key)
+        child_slots = slots if slots is not None and key in slots else _secret_slots(key)
         # The common leaves inline (a function call per leaf is most of the cost).
         kind = type(item)
         if kind is str:
             result[key] = (
                 MASK
-                if child_secret
+                if child_slots is not None
                 else (item if len(item) < 8 and "\x00" not in item else mask_string(item))
             )
         elif kind is int or kind is bool or (kind is float and math.isfinite(item)):
-            result[key] = MASK if child_secret else item
+            result[key] = MASK if child_slots is not None else item
         elif item is None:
             result[key] = None
         else:
-            cleaned = _sanitize(item, secret=child_secret, depth=child_depth)
+            cleaned = _sanitize(item, slots=child_slots, depth=child_depth)
             if cleaned is not DROP:
                 result[key] = cleaned
     return result
-
-
-def _is_model_reference(value: Mapping[Any, Any]) -> bool:
-    return (
-        "model_name" in value
-        and "pk" in value
-        and set(value) <= {"app", "model_name", "pk", "name"}
-    )
 
 
 def _sorted_if_possible(values: Iterable[Any]) -> list[Any]:

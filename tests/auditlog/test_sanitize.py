@@ -59,6 +59,59 @@ SECRET_KEYS = [
     "goauthentik.io/some-key",
     "webhook_url",
     "sentry_dsn",
+    # Session cookies and session ids of common frameworks.
+    "session",
+    "Session",
+    "sessions",
+    "session_id",
+    "sessionId",
+    "session_identifier",
+    "session_data",
+    "_session_id",
+    "JSESSIONID",
+    "ASP.NET_SessionId",
+    "ASPSESSIONIDQQGGGNCG",
+    "PHPSESSID",
+    "connect.sid",
+    "sails.sid",
+    "sid",
+    "laravel_session",
+    "ci_session",
+    "rack.session",
+    "_gitlab_session",
+    "beaker.session.id",
+    "express:sess",
+    "koa.sess",
+    "SESS0123456789abcdef0123456789abcdef",
+    "SSESS0123456789abcdef0123456789abcdef",
+    # One-time codes.
+    "otp",
+    "OTP",
+    "totp",
+    "hotp",
+    "sms_otp",
+    "email_otp",
+    "otp_code",
+    "totpCode",
+    "mfa_code",
+    "2fa_code",
+    "two_factor_code",
+    "one_time_code",
+    "verification_code",
+    "verificationCode",
+    "email_verification_code",
+    "confirmation_code",
+    "security_code",
+    "sms_code",
+    "login_code",
+    "reset_code",
+    "device_code",
+    "passcode",
+    # Recovery and backup codes.
+    "recovery_codes",
+    "recovery_code",
+    "backup_codes",
+    "scratch_codes",
 ]
 
 HARMLESS_KEYS = [
@@ -81,6 +134,46 @@ HARMLESS_KEYS = [
     "action",
     "keywords",
     "created_at",
+    # Identifiers of secrets are not secrets.
+    "token_uuid",
+    "token_identifier",
+    "token_id",
+    "tokenId",
+    "api_key_id",
+    "key_id",
+    "secret_name",
+    "token_name",
+    "password_change_date",
+    # Session look-alikes: counters, durations, settings.
+    "session_count",
+    "session_expiry",
+    "session_duration",
+    "session_timeout",
+    "session_idle_timeout",
+    "session_cookie_age",
+    "session_cookie_name",
+    "session_state",
+    "sessions_revoked_count",
+    "objectSid",
+    # One-time-code look-alikes: flags, devices, methods.
+    "otp_enabled",
+    "otp_verified",
+    "otp_device",
+    "totp_device_name",
+    "mfa",
+    "mfa_devices",
+    "mfa_required",
+    "2fa_enabled",
+    "recovery_codes_remaining",
+    "recovery_code_used",
+    "recovery_codes_count",
+    # Codes that are not credentials.
+    "code",
+    "country_code",
+    "status_code",
+    "error_code",
+    "language_code",
+    "footprint",
 ]
 
 
@@ -117,10 +210,77 @@ def test_lists_and_sets_under_a_secret_key_are_masked_element_by_element() -> No
     assert sanitize(value) == {"goauthentik.io/some-key": [MASK, MASK], "api_keys": [MASK, MASK]}
 
 
-def test_a_mapping_under_a_secret_key_has_every_leaf_masked() -> None:
-    assert sanitize({"credentials": {"value": "s3cr3t", "n": 3}}) == {
-        "credentials": {"value": MASK, "n": MASK}
+def test_a_mapping_under_a_secret_key_masks_its_secret_keys_and_keeps_the_rest() -> None:
+    # The reference recurses into a dict under a secret key: only secret-looking keys inside
+    # are masked (the login names who, it is not the secret).
+    assert sanitize({"credentials": {"password": "s3cr3t", "login": "ana"}}) == {
+        "credentials": {"password": MASK, "login": "ana"}
     }
+    assert sanitize({"credentials": {"value": "s3cr3t", "n": 3}}) == {
+        "credentials": {"value": MASK, "n": 3}
+    }
+
+
+def test_the_value_slots_of_a_secret_key_stay_masked() -> None:
+    # A diff or a cookie posted in the clear: its values are the secret, whatever they are called.
+    value = {
+        "diff": {"password": {"previous_value": "old-pass", "new_value": "new-pass"}},
+        "cookie": {"name": "sessionid", "value": "abcdef123456", "path": "/"},
+        "token": {"raw": "raw-token-value", "hash": "c2VjcmV0", "data": "opaque-blob-1234"},
+    }
+    assert sanitize(value) == {
+        "diff": {"password": {"previous_value": MASK, "new_value": MASK}},
+        "cookie": {"name": "sessionid", "value": MASK, "path": "/"},
+        "token": {"raw": MASK, "hash": MASK, "data": MASK},
+    }
+
+
+def test_a_session_mapping_has_its_id_masked_and_its_metadata_kept() -> None:
+    value = {"session": {"id": "s3ss10n-1d", "key": "k3y", "expiry": "2026-12-07", "user": 5}}
+    assert sanitize(value) == {
+        "session": {"id": MASK, "key": MASK, "expiry": "2026-12-07", "user": 5}
+    }
+
+
+def test_a_list_of_session_mappings_keeps_what_names_them() -> None:
+    value = {"sessions": [{"session_key": "abc123xyz", "last_ip": "192.0.2.1"}, "raw-id-12345"]}
+    assert sanitize(value) == {"sessions": [{"session_key": MASK, "last_ip": "192.0.2.1"}, MASK]}
+
+
+def test_recovery_codes_are_masked_one_by_one() -> None:
+    value = {"recovery_codes": ["a1b2-c3d4", "e5f6-a7b8"], "backup_codes": ("12345678",)}
+    assert sanitize(value) == {"recovery_codes": [MASK, MASK], "backup_codes": [MASK]}
+
+
+def test_identifiers_of_secrets_in_a_token_diff_stay_readable() -> None:
+    value = {
+        "diff": {
+            "token_uuid": {"previous_value": None, "new_value": "1e399dbfbb304d0facf3a5275e065cd0"},
+            "identifier": {"previous_value": None, "new_value": "ana-api"},
+            "key": {"previous_value": None, "new_value": "the-token-key-itself"},
+        }
+    }
+    assert sanitize(value) == {
+        "diff": {
+            "token_uuid": {"previous_value": None, "new_value": "1e399dbfbb304d0facf3a5275e065cd0"},
+            "identifier": {"previous_value": None, "new_value": "ana-api"},
+            "key": {"previous_value": None, "new_value": MASK},
+        }
+    }
+
+
+@pytest.mark.django_db
+def test_creating_a_token_records_its_uuid_readable_and_its_key_masked() -> None:
+    from auditlog.models import Event, EventAction
+    from directory.models import Token, TokenIntent
+
+    ana = User.objects.create_user("ana")
+    token = Token.objects.create(user=ana, identifier="ana-api", intent=TokenIntent.API)
+    event = Event.objects.get(action=EventAction.MODEL_CREATED, context__model__pk=token.pk.hex)
+    diff = event.context["diff"]
+    assert diff["token_uuid"] == {"previous_value": None, "new_value": token.pk.hex}
+    assert diff["key"] == {"previous_value": None, "new_value": MASK}
+    assert token.key not in str(event.context)
 
 
 def test_a_model_reference_under_a_secret_key_stays_readable() -> None:
@@ -240,6 +400,26 @@ def test_credentials_inside_text_are_masked_and_the_text_kept() -> None:
         "header": f"Bearer {MASK}",
         "database": f"postgres://app:{MASK}@db.example.com/app",
         "link": f"/reset/?token={MASK}&next=/home",
+    }
+
+
+def test_session_ids_and_codes_in_query_strings_are_masked() -> None:
+    value = {
+        "link": "/app/?PHPSESSID=abc123def456&next=/home",
+        "callback": "/verify/?otp=123456&verification_code=987654&lang=en",
+        "args": {"connect.sid": "s%3Aabc.def", "JSESSIONID": "0123ABCD", "page": "2"},
+    }
+    assert sanitize(value) == {
+        "link": f"/app/?PHPSESSID={MASK}&next=/home",
+        "callback": f"/verify/?otp={MASK}&verification_code={MASK}&lang=en",
+        "args": {"connect.sid": MASK, "JSESSIONID": MASK, "page": "2"},
+    }
+
+
+def test_session_cookies_inside_a_cookie_header_text_are_masked() -> None:
+    value = {"raw": "sessionid=abc123def456; csrftoken=xyz987; theme=dark; laravel_session=q1w2e3"}
+    assert sanitize(value) == {
+        "raw": f"sessionid={MASK}; csrftoken={MASK}; theme=dark; laravel_session={MASK}"
     }
 
 
