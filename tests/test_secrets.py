@@ -51,7 +51,31 @@ SECRET_KEYS = [
     "pin",
     "jwt",
     "webhook_url",
+    # Session cookies and session ids of common frameworks.
+    "session",
+    "sessions",
+    "session_id",
+    "_session_id",
+    "connect.sid",
+    "sid",
+    "PHPSESSID",
+    "JSESSIONID",
+    "ASP.NET_SessionId",
+    "laravel_session",
+    "ci_session",
+    # One-time codes.
+    "otp",
+    "totp",
+    "hotp",
+    "mfa_code",
+    "2fa_code",
+    "verification_code",
+    "passcode",
+    # Recovery and backup codes.
+    "recovery_code",
 ]
+# Lists of secrets under one key.
+SECRET_LISTS = ["recovery_codes", "backup_codes"]
 # Credentials recognisable by their value, under harmless keys.
 SECRET_VALUES = [
     "pbkdf2_sha256$870000$corpussalt$Q29ycHVzSGFzaFZhbHVlMDAx",
@@ -64,6 +88,36 @@ EMBEDDED = {
     "dsn_text": "postgres://app:CorpusUrlPassword001@db.example.com/app",
 }
 EMBEDDED_SECRETS = ["CorpusBearerToken001xyz", "CorpusUrlPassword001"]
+# Look-alikes: identifiers and metadata of secrets, and what describes a secret inside a secret
+# mapping. Masking them is a bug too; each value must come out as it went in.
+LOOKALIKES: dict[str, Any] = {
+    "token_uuid": "c0ffee00c0ffee00c0ffee00c0ffee01",
+    "token_identifier": "corpus-visible-token-identifier",
+    "api_key_id": "corpus-visible-api-key-id",
+    "session_expiry": "corpus-visible-session-expiry",
+    "session_count": 71717,
+    "otp_enabled": "corpus-visible-otp-enabled",
+    "otp_device": "corpus-visible-otp-device",
+    "mfa_devices": ["corpus-visible-mfa-device"],
+    "recovery_codes_remaining": 61616,
+    "country_code": "corpus-visible-country-code",
+    "password_change_date": "corpus-visible-password-change-date",
+}
+VISIBLE = [
+    "c0ffee00c0ffee00c0ffee00c0ffee01",
+    "corpus-visible-token-identifier",
+    "corpus-visible-api-key-id",
+    "corpus-visible-session-expiry",
+    "71717",
+    "corpus-visible-otp-enabled",
+    "corpus-visible-otp-device",
+    "corpus-visible-mfa-device",
+    "61616",
+    "corpus-visible-country-code",
+    "corpus-visible-password-change-date",
+    "corpus-visible-login",
+    "corpus-visible-session-user",
+]
 
 
 def secret_value(key: str) -> str:
@@ -79,6 +133,27 @@ def corpus() -> dict[str, Any]:
         "list": [{"password": secret_value("list-password")}],
     }
     data["tokens"] = [secret_value("tokens-0"), secret_value("tokens-1")]
+    for key in SECRET_LISTS:
+        data[key] = [secret_value(f"{key}-0"), secret_value(f"{key}-1")]
+    # Inside secret mappings: the secret keys and value slots masked, the rest readable.
+    data["credentials_map"] = {
+        "credentials": {"password": secret_value("map-password"), "login": "corpus-visible-login"}
+    }
+    data["session_map"] = {
+        "session": {"id": secret_value("map-session-id"), "user": "corpus-visible-session-user"}
+    }
+    data["diff"] = {
+        "password": {
+            "previous_value": secret_value("diff-old"),
+            "new_value": secret_value("diff-new"),
+        }
+    }
+    data["cookie_header"] = (
+        f"sessionid={secret_value('cookie-sessionid')}; theme=dark; "
+        f"PHPSESSID={secret_value('cookie-phpsessid')}"
+    )
+    data["link"] = f"/verify/?otp={secret_value('link-otp')}&connect.sid={secret_value('link-sid')}"
+    data.update(LOOKALIKES)
     return data
 
 
@@ -91,7 +166,17 @@ def all_secrets() -> list[str]:
         secret_value("list-password"),
         secret_value("tokens-0"),
         secret_value("tokens-1"),
+        *(secret_value(f"{key}-{index}") for key in SECRET_LISTS for index in (0, 1)),
+        secret_value("map-password"),
+        secret_value("map-session-id"),
+        secret_value("diff-old"),
+        secret_value("diff-new"),
+        secret_value("cookie-sessionid"),
+        secret_value("cookie-phpsessid"),
+        secret_value("link-otp"),
+        secret_value("link-sid"),
         secret_value("query-token"),
+        secret_value("query-session"),
         secret_value("login-password"),
         "Q29ycHVzUHJpdmF0ZUtleTAwMQ",  # the private key's body
     ]
@@ -100,6 +185,11 @@ def all_secrets() -> list[str]:
 def assert_clean(where: str, text: str) -> None:
     leaked = [secret for secret in all_secrets() if secret in text]
     assert not leaked, f"{where} leaks {leaked}"
+
+
+def assert_visible(where: str, text: str) -> None:
+    hidden = [value for value in VISIBLE if value not in text]
+    assert not hidden, f"{where} masks the look-alikes {hidden}"
 
 
 def test_the_corpus_is_large_enough() -> None:
@@ -159,7 +249,8 @@ def test_no_way_in_lets_a_secret_out(
     # 4. Query strings recorded with a change made through the API.
     assert (
         client.patch(
-            f"/api/v3/core/users/{ana.pk}/?api_key={secret_value('api_key')}&token={secret_value('query-token')}",
+            f"/api/v3/core/users/{ana.pk}/?api_key={secret_value('api_key')}&token={secret_value('query-token')}"
+            f"&PHPSESSID={secret_value('query-session')}&otp={secret_value('otp')}",
             {"name": "Ana"},
             format="json",
         ).status_code
@@ -176,6 +267,8 @@ def test_no_way_in_lets_a_secret_out(
     # The database's log tables.
     for event in Event.objects.all():
         assert_clean(f"event {event.action}", json.dumps([event.user, event.context, event.brand]))
+    for event in Event.objects.filter(action="custom_corpus"):
+        assert_visible(f"event {event.app}", json.dumps(event.context))
     assert_clean(
         "notifications", json.dumps(list(Notification.objects.values_list("body", "hyperlink")))
     )
@@ -192,6 +285,10 @@ def test_no_way_in_lets_a_secret_out(
     assert_clean(
         "search", client.get("/api/v3/events/events/", {"search": "corpus"}).content.decode()
     )
+    corpus_event = Event.objects.get(action="custom_corpus", app="corpus")
+    detail = client.get(f"/api/v3/events/events/{corpus_event.pk}/").content.decode()
+    assert_clean("event detail", detail)
+    assert_visible("event detail", detail)
     assert_clean("notifications API", client.get("/api/v3/events/notifications/").content.decode())
     # The pages.
     web = Client()
@@ -204,6 +301,7 @@ def test_no_way_in_lets_a_secret_out(
         assert_clean(
             f"event info {event.pk}", web.get(f"/events/{event.pk}/info/").content.decode()
         )
+    assert_visible("event page", web.get(f"/events/{corpus_event.pk}/").content.decode())
     # The exports.
     exports = DataExport.objects.filter(status=ExportStatus.COMPLETED)
     assert exports.count() == 2
@@ -213,3 +311,4 @@ def test_no_way_in_lets_a_secret_out(
         text = b"".join(content.streaming_content).decode()
         assert "custom_corpus" in text
         assert_clean(f"{export.format} export", text)
+        assert_visible(f"{export.format} export", text)
