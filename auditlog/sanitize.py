@@ -175,29 +175,64 @@ CODE_QUALIFIERS = frozenset(
     }
 )
 CODE_STEMS = ("2fa", "twofa", "twofactor", "twostep", "onetime")
-# Inside a mapping under a secret key, the keys that hold the secret's own value.
-VALUE_SLOTS = frozenset(
-    {
-        "value",
-        "values",
-        "previous_value",
-        "new_value",
-        "old_value",
-        "old",
-        "new",
-        "raw",
-        "data",
-        "plain",
-        "plaintext",
-        "cleartext",
-        "hash",
-        "digest",
-        "encoded",
-        "content",
+# Inside a mapping (or a list of mappings) under a secret key, a key whose last word (or whole
+# name) is one of these describes the secret and stays readable, checked by the ordinary rules;
+# every other value there is taken to be the secret or part of it (a diff's new_value, a
+# cookie's value, the entries of a map of named secrets) and stays masked.
+DESCRIBING_WORDS = (
+    IDENTIFIER_WORDS
+    | METADATA_WORDS
+    | {
+        "login",
+        "username",
+        "user",
+        "email",
+        "kind",
+        "path",
+        "domain",
+        "host",
+        "scope",
+        "scopes",
+        "issuer",
+        "audience",
+        "intent",
+        "description",
+        "label",
+        "provider",
+        "algorithm",
+        "alg",
+        "source",
+        "app",
+        "model",
+        "stage",
+        "ip",
+        "agent",
+        "format",
+        "version",
+        "current",
+        "managed",
+        "expires",
+        "secure",
+        "httponly",
+        "samesite",
+        "add",  # an m2m diff: {"add": [pk, ...]}
+        "remove",
+        "clear",
     }
 )
-# Under a session key, its id is the secret as well.
-SESSION_SLOTS = VALUE_SLOTS | {"id", "ids", "uuid", "key", "sid"}
+# Under a session key, its id (like its key) is the secret itself.
+SESSION_DESCRIBING_WORDS = DESCRIBING_WORDS - {
+    "id",
+    "ids",
+    "uuid",
+    "uuids",
+    "pk",
+    "pks",
+    "identifier",
+    "identifiers",
+}
+# What _secret_kind gives: None for a readable key, else the words that describe it (above).
+SecretKind = frozenset[str] | None
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _NON_ALNUM = re.compile(r"[^a-z0-9]")
@@ -242,18 +277,18 @@ DROP = _Drop()
 
 def is_secret_key(key: str) -> bool:
     """Whether a value stored under ``key`` must be masked."""
-    return _secret_slots(key) is not None
+    return _secret_kind(key) is not None
 
 
 @lru_cache(maxsize=8192)
-def _secret_slots(key: str) -> frozenset[str] | None:
-    """``None`` for a readable key; for a secret one, the keys of a mapping stored under it that
-    hold the secret's own value (see ``VALUE_SLOTS``)."""
+def _secret_kind(key: str) -> SecretKind:
+    """``None`` for a readable key; for a secret one, the words that describe it inside a
+    mapping stored under it (``DESCRIBING_WORDS``, or ``SESSION_DESCRIBING_WORDS``)."""
     lowered = key.lower()
     if lowered in EXEMPT_KEYS:
         return None
     if lowered in SECRET_KEYS:
-        return VALUE_SLOTS
+        return DESCRIBING_WORDS
     words = [word.lower() for word in _WORD.findall(key)]
     last = words[-1] if words else ""
     several = len(words) > 1
@@ -262,25 +297,41 @@ def _secret_slots(key: str) -> frozenset[str] | None:
     if last in SESSION_WORDS or (
         several and words[-2] in ("session", "sess") and last in SESSION_PARTS
     ):
-        return SESSION_SLOTS
+        return SESSION_DESCRIBING_WORDS
     compact = _NON_ALNUM.sub("", lowered)
     if "sessionid" in compact or "sessid" in compact or _DRUPAL_SESSION.match(compact):
-        return SESSION_SLOTS
+        return SESSION_DESCRIBING_WORDS
     if several and last in IDENTIFIER_WORDS:
         return None
     if last in OTP_WORDS:
-        return VALUE_SLOTS
+        return DESCRIBING_WORDS
     if (
         several
         and last in ("code", "codes")
         and (words[-2] in CODE_QUALIFIERS or "".join(words[:-1]).endswith(CODE_STEMS))
     ):
-        return VALUE_SLOTS
+        return DESCRIBING_WORDS
     if any(part in compact for part in SECRET_SUBSTRINGS):
-        return VALUE_SLOTS
+        return DESCRIBING_WORDS
     if any(word in SECRET_WORDS for word in words):
-        return VALUE_SLOTS
+        return DESCRIBING_WORDS
     return None
+
+
+@lru_cache(maxsize=8192)
+def _inner_kind(key: str, parent: frozenset[str]) -> SecretKind:
+    """The kind of ``key`` inside a mapping under a secret key of kind ``parent``: its own if it
+    is secret itself, readable if it describes the secret, else the parent's (masked)."""
+    own = _secret_kind(key)
+    if own is not None:
+        return own
+    lowered = key.lower()
+    if lowered in EXEMPT_KEYS:
+        return None
+    words = _WORD.findall(key)
+    if (words and words[-1].lower() in parent) or _NON_ALNUM.sub("", lowered) in parent:
+        return None
+    return parent
 
 
 def mask_string(value: str) -> str:
@@ -351,28 +402,28 @@ def get_user(user: Any) -> dict[str, Any]:
 
 def sanitize(value: Any) -> Any:
     """Return a JSON-safe copy of ``value`` with every secret masked."""
-    result = _sanitize(value, slots=None, depth=0)
+    result = _sanitize(value, kind=None, depth=0)
     return None if result is DROP else result
 
 
 def mask_field_value(field_name: str, value: Any) -> Any:
     """Sanitise one model field value, masking it when the field's name is secret."""
-    return _sanitize(value, slots=_secret_slots(field_name), depth=1)
+    return _sanitize(value, kind=_secret_kind(field_name), depth=1)
 
 
-def _sanitize(value: Any, *, slots: frozenset[str] | None, depth: int) -> Any:
-    # ``slots`` is None for a readable value; for a secret one, what _secret_slots gave its key.
+def _sanitize(value: Any, *, kind: SecretKind, depth: int) -> Any:
+    # ``kind`` is None for a readable value; for a secret one, what _secret_kind gave its key.
     if depth > MAX_DEPTH:
         return "…"
-    secret = slots is not None
+    secret = kind is not None
     # Fast paths for the plain JSON types (exact types: subclasses such as enums and lazy
     # strings take the careful path below).
-    kind = type(value)
-    if kind is str:
+    value_type = type(value)
+    if value_type is str:
         return MASK if secret else mask_string(value)
-    if kind is dict:
-        return _sanitize_mapping(value, slots=slots, depth=depth)
-    if kind is int or kind is bool:
+    if value_type is dict:
+        return _sanitize_mapping(value, kind=kind, depth=depth)
+    if value_type is int or value_type is bool:
         return MASK if secret else value
     if value is None:
         return None  # nothing to hide, and "absent" must stay distinguishable from "set"
@@ -381,14 +432,14 @@ def _sanitize(value: Any, *, slots: frozenset[str] | None, depth: int) -> Any:
     if isinstance(value, str) and not isinstance(value, enum.Enum):
         return MASK if secret else mask_string(value)
     if isinstance(value, Mapping):
-        return _sanitize_mapping(value, slots=slots, depth=depth)
+        return _sanitize_mapping(value, kind=kind, depth=depth)
     if isinstance(value, list | tuple | set | frozenset | types.GeneratorType):
         items = value
         if isinstance(value, set | frozenset):
             items = _sorted_if_possible(value)
         result = []
         for item in items:
-            cleaned = _sanitize(item, slots=slots, depth=depth + 1)
+            cleaned = _sanitize(item, kind=kind, depth=depth + 1)
             if cleaned is not DROP:
                 result.append(cleaned)
         return result
@@ -396,7 +447,7 @@ def _sanitize(value: Any, *, slots: frozenset[str] | None, depth: int) -> Any:
     if converted is DROP:
         return DROP
     if isinstance(converted, Mapping | list):
-        return _sanitize(converted, slots=slots, depth=depth + 1)
+        return _sanitize(converted, kind=kind, depth=depth + 1)
     if secret:
         return MASK
     if isinstance(converted, str):
@@ -404,33 +455,31 @@ def _sanitize(value: Any, *, slots: frozenset[str] | None, depth: int) -> Any:
     return converted
 
 
-def _sanitize_mapping(
-    value: Mapping[Any, Any], *, slots: frozenset[str] | None, depth: int
-) -> dict[str, Any]:
-    # Under a secret key (slots set), a mapping is recursed into like any other: its own secret
-    # keys are masked, and so are its value slots (a diff's new_value, a session's id); the
-    # keys that describe the secret (login, expiry, a model reference's name) stay readable.
+def _sanitize_mapping(value: Mapping[Any, Any], *, kind: SecretKind, depth: int) -> dict[str, Any]:
+    # Under a secret key (kind set), a mapping is recursed into: the keys that describe the
+    # secret (login, expiry, token_uuid, a model reference) stay readable and follow the
+    # ordinary rules; the rest (a diff's new_value, a cookie's value, a session's id) is masked.
     child_depth = depth + 1
     result: dict[str, Any] = {}
     for raw_key, item in value.items():
         key = raw_key if type(raw_key) is str else str(raw_key)
         if "\x00" in key:
             key = key.replace("\x00", "")
-        child_slots = slots if slots is not None and key in slots else _secret_slots(key)
+        child = _secret_kind(key) if kind is None else _inner_kind(key, kind)
         # The common leaves inline (a function call per leaf is most of the cost).
-        kind = type(item)
-        if kind is str:
+        item_type = type(item)
+        if item_type is str:
             result[key] = (
                 MASK
-                if child_slots is not None
+                if child is not None
                 else (item if len(item) < 8 and "\x00" not in item else mask_string(item))
             )
-        elif kind is int or kind is bool or (kind is float and math.isfinite(item)):
-            result[key] = MASK if child_slots is not None else item
+        elif item_type is int or item_type is bool or (item_type is float and math.isfinite(item)):
+            result[key] = MASK if child is not None else item
         elif item is None:
             result[key] = None
         else:
-            cleaned = _sanitize(item, slots=child_slots, depth=child_depth)
+            cleaned = _sanitize(item, kind=child, depth=child_depth)
             if cleaned is not DROP:
                 result[key] = cleaned
     return result

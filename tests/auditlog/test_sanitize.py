@@ -210,18 +210,34 @@ def test_lists_and_sets_under_a_secret_key_are_masked_element_by_element() -> No
     assert sanitize(value) == {"goauthentik.io/some-key": [MASK, MASK], "api_keys": [MASK, MASK]}
 
 
-def test_a_mapping_under_a_secret_key_masks_its_secret_keys_and_keeps_the_rest() -> None:
-    # The reference recurses into a dict under a secret key: only secret-looking keys inside
-    # are masked (the login names who, it is not the secret).
-    assert sanitize({"credentials": {"password": "s3cr3t", "login": "ana"}}) == {
-        "credentials": {"password": MASK, "login": "ana"}
-    }
+def test_a_mapping_under_a_secret_key_has_every_leaf_masked() -> None:
     assert sanitize({"credentials": {"value": "s3cr3t", "n": 3}}) == {
-        "credentials": {"value": MASK, "n": 3}
+        "credentials": {"value": MASK, "n": MASK}
     }
 
 
-def test_the_value_slots_of_a_secret_key_stay_masked() -> None:
+def test_what_describes_a_secret_inside_a_secret_mapping_stays_readable() -> None:
+    # Recursed into as the reference does: the login names who, it is not the secret.
+    value = {
+        "credentials": {"password": "s3cr3t", "login": "ana", "username": "ana", "type": "basic"},
+        "token": {"token_uuid": "ab12", "identifier": "ana-api", "expires": "2027-01-01"},
+    }
+    assert sanitize(value) == value | {
+        "credentials": {"password": MASK, "login": "ana", "username": "ana", "type": "basic"}
+    }
+
+
+def test_a_map_of_named_secrets_stays_masked() -> None:
+    value = {"api_keys": {"prod": "live-key-1234", "staging": "test-key-5678"}}
+    assert sanitize(value) == {"api_keys": {"prod": MASK, "staging": MASK}}
+
+
+def test_a_describing_key_follows_the_ordinary_rules_below_it() -> None:
+    value = {"credentials": {"user": {"username": "ana", "password": "s3cr3t"}}}
+    assert sanitize(value) == {"credentials": {"user": {"username": "ana", "password": MASK}}}
+
+
+def test_the_values_of_a_secret_mapping_stay_masked() -> None:
     # A diff or a cookie posted in the clear: its values are the secret, whatever they are called.
     value = {
         "diff": {"password": {"previous_value": "old-pass", "new_value": "new-pass"}},
