@@ -7,19 +7,21 @@ leaves one (API, pages, exports) goes through :func:`sanitize`, which does two t
   ``{username, pk, email}`` shape of authentik's ``get_user``, UUIDs become hex, datetimes ISO
   8601 with ``Z``, NUL characters are removed;
 * masks secrets: a scalar under a secret-looking key becomes ``MASK`` (20 asterisks, the
-  reference's marker), a list under one has each element masked, and a mapping under one is
-  recursed into, as the reference does: its secret-looking keys are masked, and so are the
-  keys that hold the secret's own value (a diff's ``previous_value``/``new_value``, a cookie's
-  ``value``, a session's ``id``); the keys that merely describe it (``login``, ``expiry``,
-  ``name``) stay readable. String values that are recognisably credentials (password hashes,
-  JWTs, bearer headers, private keys, passwords inside URLs) are masked wherever they appear,
-  and so are secret-named parameters inside query strings and cookie headers.
+  reference's marker), and a list under one has each item masked. A mapping under one is
+  recursed into, as the reference does, but more carefully: a key inside that describes the
+  secret (``login``, ``type``, ``expires``, ``token_uuid``, a model reference) stays readable
+  and follows the ordinary rules, everything else stays masked (a diff's ``new_value``, a
+  cookie's ``value``, a session's ``id``, the entries of a map of named secrets). String
+  values that are recognisably credentials (password hashes, JWTs, bearer headers, private
+  keys, passwords inside URLs) are masked wherever they appear, and so are secret-named
+  parameters inside query strings, cookie headers and free text.
 
 Secret keys are the usual credential words (password, token, key, secret, authorization,
 cookie...), session cookies and session ids (Django's ``sessionid``, ``connect.sid``,
 ``PHPSESSID``, ``JSESSIONID``, ``ASP.NET_SessionId``, ``laravel_session``, ``_session_id``,
 a bare ``session`` or ``sid``...), one-time codes (``otp``, ``totp``, ``mfa_code``,
-``verification_code``...) and recovery or backup codes. It never mutates its input.
+``verification_code``...), recovery or backup codes, and links that log in or reset by
+themselves (``reset_link``, ``magic_link``). It never mutates its input.
 Over-masking is a bug too: a key whose last word names metadata about a secret
 (``session_expiry``, ``otp_enabled``, ``password_change_date``) or an identifier of one
 (``token_uuid``, ``token_identifier``, ``api_key_id``) stays readable, and the keys that merely
@@ -172,9 +174,33 @@ CODE_QUALIFIERS = frozenset(
         "device",
         "access",
         "magic",
+        "email",
     }
 )
 CODE_STEMS = ("2fa", "twofa", "twofactor", "twostep", "onetime")
+# A link or URL that logs in or resets by itself (reset_link, magic_link, recovery_url) carries
+# its token in the path as often as in the query string: the whole value is masked.
+LINK_WORDS = frozenset({"link", "links", "url", "urls", "uri"})
+LINK_QUALIFIERS = frozenset(
+    {
+        "reset",
+        "magic",
+        "recovery",
+        "activation",
+        "invite",
+        "invitation",
+        "verification",
+        "verify",
+        "confirm",
+        "confirmation",
+        "login",
+        "signin",
+        "enrollment",
+    }
+)
+# Session cookies named with a prefix and a per-site suffix (wordpress_logged_in_<hash>,
+# Laravel's remember_web_<hash>, Shibboleth's _shibsession_<hash>), by their compact form.
+SESSION_COOKIE_PREFIXES = ("wordpressloggedin", "wordpresssec", "rememberweb", "shibsession")
 # Inside a mapping (or a list of mappings) under a secret key, a key whose last word (or whole
 # name) is one of these describes the secret and stays readable, checked by the ordinary rules;
 # every other value there is taken to be the secret or part of it (a diff's new_value, a
@@ -299,7 +325,12 @@ def _secret_kind(key: str) -> SecretKind:
     ):
         return SESSION_DESCRIBING_WORDS
     compact = _NON_ALNUM.sub("", lowered)
-    if "sessionid" in compact or "sessid" in compact or _DRUPAL_SESSION.match(compact):
+    if (
+        "sessionid" in compact
+        or "sessid" in compact
+        or compact.startswith(SESSION_COOKIE_PREFIXES)
+        or _DRUPAL_SESSION.match(compact)
+    ):
         return SESSION_DESCRIBING_WORDS
     if several and last in IDENTIFIER_WORDS:
         return None
@@ -310,6 +341,8 @@ def _secret_kind(key: str) -> SecretKind:
         and last in ("code", "codes")
         and (words[-2] in CODE_QUALIFIERS or "".join(words[:-1]).endswith(CODE_STEMS))
     ):
+        return DESCRIBING_WORDS
+    if several and last in LINK_WORDS and words[-2] in LINK_QUALIFIERS:
         return DESCRIBING_WORDS
     if any(part in compact for part in SECRET_SUBSTRINGS):
         return DESCRIBING_WORDS

@@ -84,6 +84,9 @@ SECRET_KEYS = [
     "koa.sess",
     "SESS0123456789abcdef0123456789abcdef",
     "SSESS0123456789abcdef0123456789abcdef",
+    "wordpress_logged_in_0123456789abcdef",
+    "remember_web_59ba36addc2b2f9401580f014c7f58ea4e30989d",
+    "_shibsession_64656661756c74",
     # One-time codes.
     "otp",
     "OTP",
@@ -107,6 +110,14 @@ SECRET_KEYS = [
     "reset_code",
     "device_code",
     "passcode",
+    "email_code",
+    # Links that log in or reset by themselves (their token may sit in the path).
+    "reset_link",
+    "reset_url",
+    "magic_link",
+    "recovery_link",
+    "invite_url",
+    "verification_uri",
     # Recovery and backup codes.
     "recovery_codes",
     "recovery_code",
@@ -174,6 +185,14 @@ HARMLESS_KEYS = [
     "error_code",
     "language_code",
     "footprint",
+    "user_code",
+    # Links that are not credentials.
+    "url",
+    "link",
+    "redirect_url",
+    "avatar_url",
+    "reset_flow",
+    "recovery_email",
 ]
 
 
