@@ -152,7 +152,7 @@ def corpus() -> dict[str, Any]:
             "new_value": secret_value("diff-new"),
         }
     }
-    data["cookie_header"] = (
+    data["raw_header"] = (
         f"sessionid={secret_value('cookie-sessionid')}; theme=dark; "
         f"PHPSESSID={secret_value('cookie-phpsessid')}"
     )

@@ -491,3 +491,17 @@ def test_the_anonymous_user_is_a_persisted_user_marked_anonymous() -> None:
     assert shape["email"] == ""
     assert User.objects.filter(pk=shape["pk"]).exists()
     assert get_user(AnonymousUser())["pk"] == shape["pk"]
+
+
+def test_sanitizing_twice_changes_nothing() -> None:
+    # Stored contexts pass the policy again on the way out (API, webhooks): it must be stable.
+    value = {
+        "credentials": {"password": "s3cr3t", "login": "ana", "n": 3},
+        "session": {"id": "abc123def", "expiry": "2026-12-07"},
+        "diff": {"token_uuid": {"previous_value": None, "new_value": "ab12"}},
+        "recovery_codes": ["a1b2-c3d4"],
+        "raw": "sessionid=abc123def; theme=dark",
+        "link": "/app/?PHPSESSID=abc123def456&next=/home",
+    }
+    once = sanitize(value)
+    assert sanitize(once) == once
