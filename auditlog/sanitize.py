@@ -257,6 +257,20 @@ SESSION_DESCRIBING_WORDS = DESCRIBING_WORDS - {
     "identifier",
     "identifiers",
 }
+# Inside a mapping under a secret key, the keys whose value is the secret itself.
+VALUE_KEYS = frozenset(
+    {
+        "value",
+        "values",
+        "previous_value",
+        "new_value",
+        "old_value",
+        "raw",
+        "hash",
+        "data",
+        "plaintext",
+    }
+)
 # What _secret_kind gives: None for a readable key, else the words that describe it (above).
 SecretKind = frozenset[str] | None
 
@@ -353,14 +367,21 @@ def _secret_kind(key: str) -> SecretKind:
 
 @lru_cache(maxsize=8192)
 def _inner_kind(key: str, parent: frozenset[str]) -> SecretKind:
-    """The kind of ``key`` inside a mapping under a secret key of kind ``parent``: its own if it
-    is secret itself, readable if it describes the secret, else the parent's (masked)."""
+    """The kind of ``key`` inside a mapping under a secret key of kind ``parent``.
+
+    As the reference does (spec section 1.7), a mapping under a secret key is recursed and
+    only the secret-looking keys inside are masked (``credentials: {password, login}`` keeps
+    ``login``), with two exceptions: the keys that carry the secret's own value (a diff's
+    ``previous_value``/``new_value``, a ``value``) take the parent's kind, and inside a
+    session everything but what describes it is masked, since there the id is the secret."""
     own = _secret_kind(key)
     if own is not None:
         return own
     lowered = key.lower()
     if lowered in EXEMPT_KEYS:
         return None
+    if parent is not SESSION_DESCRIBING_WORDS:
+        return parent if lowered in VALUE_KEYS else None
     words = _WORD.findall(key)
     if (words and words[-1].lower() in parent) or _NON_ALNUM.sub("", lowered) in parent:
         return None

@@ -229,9 +229,11 @@ def test_lists_and_sets_under_a_secret_key_are_masked_element_by_element() -> No
     assert sanitize(value) == {"goauthentik.io/some-key": [MASK, MASK], "api_keys": [MASK, MASK]}
 
 
-def test_a_mapping_under_a_secret_key_has_every_leaf_masked() -> None:
-    assert sanitize({"credentials": {"value": "s3cr3t", "n": 3}}) == {
-        "credentials": {"value": MASK, "n": MASK}
+def test_a_mapping_under_a_secret_key_masks_only_its_secret_looking_keys_and_its_value() -> None:
+    # Spec section 1.7: the mapping is recursed, the key itself is not masked; the value a
+    # secret mapping carries is the secret (a diff's previous/new value, a cookie's value).
+    assert sanitize({"credentials": {"value": "s3cr3t", "n": 3, "other": "readable"}}) == {
+        "credentials": {"value": MASK, "n": 3, "other": "readable"}
     }
 
 
@@ -246,9 +248,15 @@ def test_what_describes_a_secret_inside_a_secret_mapping_stays_readable() -> Non
     }
 
 
-def test_a_map_of_named_secrets_stays_masked() -> None:
-    value = {"api_keys": {"prod": "live-key-1234", "staging": "test-key-5678"}}
-    assert sanitize(value) == {"api_keys": {"prod": MASK, "staging": MASK}}
+def test_a_map_of_named_entries_under_a_secret_key_is_recursed_as_the_reference_does() -> None:
+    # Only secret-looking names inside are masked; a credential-looking value still is.
+    value = {
+        "api_keys": {
+            "prod_key": "live-key-1234",
+            "staging": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl",
+        }
+    }
+    assert sanitize(value) == {"api_keys": {"prod_key": MASK, "staging": MASK}}
 
 
 def test_a_describing_key_follows_the_ordinary_rules_below_it() -> None:
