@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from auditlog.bulk import EventRow, write_events
-from auditlog.chain import request_seal
+from auditlog.chain.sealing import request_seal
 from auditlog.models import action_problem, canonical_ip, current_retention, default_event_brand
 from auditlog.sanitize import sanitize
 

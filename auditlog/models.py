@@ -827,6 +827,9 @@ class EventChainLink(models.Model):
     event_uuid = models.UUIDField(unique=True)
     prev_hash = models.CharField(max_length=64)
     chain_hash = models.CharField(max_length=64)
+    # The database's clock when the event was inserted (copied from the queue, covered by
+    # chain_hash); null for links sealed before it was recorded, and without the trigger.
+    queued_at = models.DateTimeField(null=True, blank=True)
     event = models.ForeignObject(
         Event,
         on_delete=models.DO_NOTHING,
@@ -845,11 +848,14 @@ class EventChainLink(models.Model):
 
 class EventChainPending(models.Model):
     """An event committed but not sealed yet: the sealer's queue, filled by a database
-    trigger on every insert into the events table (migration ``0004_event_chain``), emptied
-    by the sealer in ``(created, event_uuid)`` order."""
+    trigger on every insert into the events table (migrations ``0004_event_chain`` and
+    ``0008_chain_queued_at``), emptied by the sealer in ``(created, event_uuid)`` order.
+    ``queued_at`` is the database's clock at the insert, which the event's ``created`` may
+    not precede by more than ``AUDIT_CHAIN_BACKDATE_BOUND``."""
 
     event_uuid = models.UUIDField(primary_key=True)
     created = models.DateTimeField()
+    queued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "pending chain event"

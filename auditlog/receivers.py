@@ -41,7 +41,8 @@ def _erase_user_events(instance: Any, **_: Any) -> None:
 
 
 def connect() -> None:
-    from auditlog import chain, notifications
+    from auditlog import notifications
+    from auditlog.chain import sealing
     from auditlog.models import Event, NotificationRule, SystemSettings
 
     post_save.connect(_forget_retention, sender=SystemSettings, dispatch_uid="auditlog.retention")
@@ -53,7 +54,7 @@ def connect() -> None:
         notifications.on_event_saved, sender=Event, dispatch_uid="auditlog.notifications"
     )
     # Tamper evidence: committed events are sealed into the chain shortly after.
-    post_save.connect(chain.on_event_saved, sender=Event, dispatch_uid="auditlog.chain")
+    post_save.connect(sealing.on_event_saved, sender=Event, dispatch_uid="auditlog.chain")
     post_save.connect(
         notifications.forget_rules, sender=NotificationRule, dispatch_uid="auditlog.rules"
     )

@@ -7,31 +7,32 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
-from auditlog import chain, notifications, services
+from auditlog import integrity, notifications, retention, services
+from auditlog.chain.sealing import seal_pending
 from auditlog.transports import TransportError
 
 
 @shared_task(name="auditlog.tasks.delete_expired_events")
 def delete_expired_events() -> int:
-    return services.delete_expired_events()
+    return retention.delete_expired_events()
 
 
 @shared_task(name="auditlog.tasks.gdpr_cleanup")
 def gdpr_cleanup(user_pk: Any, user_uuid: str) -> int:
     """Delete the events by and about a deleted user (see ``erase_user_events``)."""
-    return services.erase_user_events(user_pk, user_uuid)
+    return retention.erase_user_events(user_pk, user_uuid)
 
 
 @shared_task(name="auditlog.tasks.seal_events")
 def seal_events() -> int:
     """Chain the events committed since the last run (queued after commit, and every minute)."""
-    return chain.seal_pending()
+    return seal_pending()
 
 
 @shared_task(name="auditlog.tasks.verify_event_chain")
 def verify_event_chain() -> bool:
     """Verify the whole chain; a broken link becomes an event that notifies administrators."""
-    return chain.verify_and_report().ok
+    return integrity.verify_and_report().ok
 
 
 @shared_task(name="auditlog.tasks.clean_up_notifications")

@@ -26,7 +26,7 @@ from auditlog.bulk import EventRow, write_events
 from auditlog.capture import audit_ignore, request_context
 from auditlog.demo import build_directory, generate_events, load_demo_data, sample_addresses
 from auditlog.models import ChainCheckpoint, ChainRecordKind, Event
-from auditlog.services import delete_expired_events
+from auditlog.retention import delete_expired_events
 from bench.run import REPO, Report, Row, p50_ms, rate, timed, vacuum_analyze
 from directory.brands import default_brand
 from directory.models import User
@@ -639,7 +639,7 @@ def raw_expiry_delete() -> tuple[int, float, float]:
     The constraint from notifications to events is deferred: a committed DELETE runs its
     checks at commit, a rolled-back one never does, so they are run (and timed) before the
     rollback (``SET CONSTRAINTS ALL IMMEDIATE``)."""
-    from auditlog.chain import seal_pending
+    from auditlog.chain.sealing import seal_pending
 
     vacuum_analyze()
     seal_pending()  # events are chained long before they expire

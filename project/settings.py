@@ -210,7 +210,7 @@ GEOIP_ASN_DB = env_str("GEOIP_ASN_DB", "")
 # Extra models ("app_label.ModelName") that model-change capture leaves alone.
 AUDIT_IGNORE_MODELS = env_list("AUDIT_IGNORE_MODELS", [])
 DEMO_EVENTS = env_int("DEMO_EVENTS", 20000, minimum=0)
-# Tamper evidence (auditlog/chain.py): checkpoints of the event chain are signed with this key.
+# Tamper evidence (auditlog/chain/): checkpoints of the event chain are signed with this key.
 # Empty: a key derived from SECRET_KEY. A separate key kept off the database server is
 # stronger (whoever holds the key can sign a rewritten history).
 AUDIT_CHAIN_KEY = env_str("AUDIT_CHAIN_KEY", "")
@@ -219,6 +219,10 @@ if AUDIT_CHAIN_KEY and len(AUDIT_CHAIN_KEY) < 32:
 # A signed checkpoint after this many newly sealed events, or this much time, whichever first.
 AUDIT_CHAIN_CHECKPOINT_EVENTS = env_int("AUDIT_CHAIN_CHECKPOINT_EVENTS", 10000, minimum=1)
 AUDIT_CHAIN_CHECKPOINT_INTERVAL = env_duration("AUDIT_CHAIN_CHECKPOINT_INTERVAL", "hours=1")
+# How far an event's `created` may lie before the database's clock when it was inserted: covers
+# transactions in flight and clock skew between application and database. An event older than
+# that (and not marked context["imported"]) is reported as backdated by the sealer and verify.
+AUDIT_CHAIN_BACKDATE_BOUND = env_duration("AUDIT_CHAIN_BACKDATE_BOUND", "minutes=5")
 
 # --- REST API -------------------------------------------------------------------------------
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 10000, minimum=1)

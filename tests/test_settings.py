@@ -21,6 +21,7 @@ from tests.conftest import REPO
         ("AUDIT_CHAIN_KEY", "short", "AUDIT_CHAIN_KEY: use at least 32 characters"),
         ("AUDIT_CHAIN_CHECKPOINT_EVENTS", "0", "AUDIT_CHAIN_CHECKPOINT_EVENTS: 0 is below"),
         ("AUDIT_CHAIN_CHECKPOINT_INTERVAL", "1h", "AUDIT_CHAIN_CHECKPOINT_INTERVAL: 1h is not"),
+        ("AUDIT_CHAIN_BACKDATE_BOUND", "minutes=-5", "AUDIT_CHAIN_BACKDATE_BOUND: minutes=-5 must"),
     ],
 )
 def test_a_bad_value_fails_loudly_naming_the_variable(

@@ -17,7 +17,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from auditlog import chain
+from auditlog.chain.breaches import BREACH_LABELS, Breach
+from auditlog.chain.links import chain_head
+from auditlog.chain.signing import checkpoint_record
+from auditlog.chain.verification import verify
 from auditlog.models import ChainCheckpoint, ChainRecordKind
 
 VERIFY_LIMIT = 50_000
@@ -41,7 +44,7 @@ class ChainCheckpointSerializer(serializers.Serializer):
     key_id = serializers.CharField(help_text="Which key signed (a fingerprint).")
 
     def to_representation(self, instance: ChainCheckpoint) -> dict[str, Any]:
-        return dict(chain.checkpoint_record(instance))
+        return dict(checkpoint_record(instance))
 
 
 class BrokenLinkSerializer(serializers.Serializer):
@@ -49,9 +52,7 @@ class BrokenLinkSerializer(serializers.Serializer):
         allow_null=True, help_text="Where the chain breaks; null for an event not chained."
     )
     event_pk = serializers.UUIDField(allow_null=True)
-    reason = serializers.ChoiceField(
-        choices=[(str(b), chain.BREACH_LABELS[b]) for b in chain.Breach]
-    )
+    reason = serializers.ChoiceField(choices=[(str(b), BREACH_LABELS[b]) for b in Breach])
     message = serializers.CharField()
 
 
@@ -102,7 +103,7 @@ def verification_range(request: Request) -> tuple[int, int | None]:
     last = _sequence_param(request, "to_sequence")
     first = first if first is not None else _latest_checkpoint()
     if last is None:
-        head = chain.chain_head()
+        head = chain_head()
         if head is None or head.sequence < first:
             return first, None
         return first, min(head.sequence, first + VERIFY_LIMIT - 1)
@@ -152,7 +153,7 @@ class EventChainViewSet(viewsets.GenericViewSet):
     @action(detail=False, pagination_class=None)
     def verify(self, request: Request) -> Response:
         first, last = verification_range(request)
-        result = chain.verify(from_sequence=first, to_sequence=last)
+        result = verify(from_sequence=first, to_sequence=last)
         return Response(result.as_json())
 
     @extend_schema(

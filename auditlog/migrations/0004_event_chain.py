@@ -14,7 +14,8 @@ in the inserting statement, without a round trip from the application:
 Existing events are queued here and sealed in ``(created, event_uuid)`` order.
 
 A later migration that rebuilds the events table on SQLite (``AlterField`` does: copy, drop,
-rename) drops the trigger with the old table and must create it again (``create_trigger``);
+rename) drops the trigger with the old table and must create it again (``create_trigger`` of
+``0008_chain_queued_at``, which replaced this trigger by one that also records the clock);
 verification reports events that were neither queued nor chained, so a lost trigger shows.
 """
 

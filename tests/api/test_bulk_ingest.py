@@ -109,7 +109,7 @@ def test_an_ingested_batch_is_chained_once_it_commits(
     from auditlog import chain
 
     client = api_as(admin_user)
-    chain._next_enqueue = 0.0  # no debounce left over from the set-up's own events
+    chain.sealing._next_enqueue = 0.0  # no debounce left over from the set-up's own events
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(BULK, batch(20), format="json")
     assert response.status_code == 201, response.content

@@ -10,7 +10,7 @@ from django.test import Client
 
 from auditlog import chain
 from auditlog.models import Event, EventAction, Notification, SystemSettings
-from auditlog.services import erase_user_events
+from auditlog.retention import erase_user_events
 from directory.models import User
 from project import celery_app
 

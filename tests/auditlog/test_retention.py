@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from auditlog.models import Event, Notification
-from auditlog.services import delete_expired_events
+from auditlog.retention import delete_expired_events
 from auditlog.tasks import delete_expired_events as delete_task
 from directory.models import User
 from project.durations import DurationFormatError, parse_duration

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from auditlog import chain, services
+from auditlog import chain, retention
 from auditlog.bulk import write_events
 from auditlog.models import (
     ChainCheckpoint,
@@ -23,7 +23,7 @@ from auditlog.models import (
     EventChainPending,
     Notification,
 )
-from auditlog.services import delete_expired_events
+from auditlog.retention import delete_expired_events
 from directory.models import User
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +35,8 @@ RecordContent = tuple[Any, ...]
 
 
 def chain_of(count: int, expired: Iterable[int]) -> list[Event]:
-    """``count`` sealed events, one second apart, the ``expired`` ones past their expiry."""
+    """``count`` sealed events, one second apart, the ``expired`` ones past their expiry
+    (written two days late, so they say they were imported: the chain's backdating check)."""
     now = timezone.now()
     start = now - timedelta(days=2)
     gone = set(expired)
@@ -43,7 +44,7 @@ def chain_of(count: int, expired: Iterable[int]) -> list[Event]:
         Event(
             action="login",
             app="tests",
-            context={"n": index},
+            context={"n": index, "imported": {"source": "tests"}},
             created=start + timedelta(seconds=index),
             expires=start + timedelta(seconds=index) if index in gone else now + timedelta(days=1),
         )
@@ -180,7 +181,7 @@ def test_the_one_statement_batch_stores_the_same_records_as_the_orm_batch(
     scattered = set(random.Random(7).sample(range(300), 170))
     chain_of(300, scattered)
     fixed = timezone.now()
-    monkeypatch.setattr(chain.timezone, "now", lambda: fixed)
+    monkeypatch.setattr(chain.pruning.timezone, "now", lambda: fixed)
 
     def signed_records() -> list[tuple[Any, ...]]:
         return [
@@ -196,7 +197,7 @@ def test_the_one_statement_batch_stores_the_same_records_as_the_orm_batch(
 
     with transaction.atomic():
         with monkeypatch.context() as orm_only:
-            orm_only.setattr(services, "_delete_batch_sql", services._delete_batch_orm)
+            orm_only.setattr(retention, "_delete_batch_sql", retention._delete_batch_orm)
             assert delete_expired_events(now=fixed, batch_size=16) == 170
         by_orm = signed_records()
         transaction.set_rollback(True)
@@ -237,7 +238,7 @@ def test_links_and_queue_entries_go_with_their_events_and_nothing_else_is_touche
     kept_links = {k: (v.sequence, v.chain_hash) for k, v in links().items()}
 
     with monkeypatch.context() as unsealed:
-        unsealed.setattr(chain, "seal_pending", lambda **_: 0)
+        unsealed.setattr(chain.sealing, "seal_pending", lambda **_: 0)
         assert delete_expired_events(batch_size=4) == 8
 
     gone = [*(e.pk for e in events[:6]), later[0].pk, later[1].pk]
@@ -272,7 +273,7 @@ def test_a_batch_that_fails_half_way_is_undone_whole(monkeypatch: pytest.MonkeyP
             raise RuntimeError("disk full")
         return sign(runs, now)
 
-    monkeypatch.setattr(chain, "prune_records", second_batch_fails)
+    monkeypatch.setattr(chain.pruning, "prune_records", second_batch_fails)
     with pytest.raises(RuntimeError):
         delete_expired_events(batch_size=4)
 
@@ -312,6 +313,6 @@ def test_runs_are_rebuilt_from_their_ends() -> None:
     ]
     expected = [
         chain.PrunedRun(run[0][0], run[-1][0], run[0][1], run[-1][2], len(run))
-        for run in chain._runs(rows)
+        for run in chain.pruning._runs(rows)
     ]
     assert list(chain.runs_from_ends(ends)) == expected

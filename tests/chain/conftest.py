@@ -23,9 +23,9 @@ def chain_settings(settings: Any) -> Iterator[None]:
     settings.AUDIT_CHAIN_KEY = TEST_KEY
     settings.AUDIT_CHAIN_CHECKPOINT_EVENTS = 5
     settings.AUDIT_CHAIN_CHECKPOINT_INTERVAL = timedelta(hours=1)
-    chain._next_enqueue = 0.0
+    chain.sealing._next_enqueue = 0.0
     yield
-    chain._next_enqueue = 0.0
+    chain.sealing._next_enqueue = 0.0
 
 
 def write(count: int, **context: Any) -> list[Event]:
@@ -77,7 +77,7 @@ def rehash_from(sequence: int) -> None:
     prev = at(sequence).prev_hash if sequence > 1 else chain.GENESIS
     for link in EventChainLink.objects.filter(sequence__gte=sequence).order_by("sequence"):
         row = Event.objects.filter(pk=link.event_uuid).values(*chain.CANONICAL_FIELDS).get()
-        digest = chain.link_hash(prev, chain.canonical_event(row))
+        digest = chain.link_hash(prev, chain.canonical_event(row, queued_at=link.queued_at))
         EventChainLink.objects.filter(pk=link.pk).update(prev_hash=prev, chain_hash=digest)
         prev = digest
 

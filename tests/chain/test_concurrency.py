@@ -15,7 +15,8 @@ from django.utils import timezone
 from auditlog import chain
 from auditlog.bulk import write_events
 from auditlog.models import ChainCheckpoint, Event, EventChainLink
-from auditlog.services import delete_expired_events, record_event
+from auditlog.retention import delete_expired_events
+from auditlog.services import record_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

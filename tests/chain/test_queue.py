@@ -235,7 +235,8 @@ def test_without_the_trigger_the_sealer_finds_unlinked_events_itself(
 ) -> None:
     events = write(3)
     EventChainPending.objects.all().delete()
-    monkeypatch.setattr(chain, "queued_by_trigger", lambda: False)
+    for module in (chain.links, chain.sealing, chain.verification):
+        monkeypatch.setattr(module, "queued_by_trigger", lambda: False)
     assert chain.unsealed_count() == 3
 
     assert chain.seal_pending() == 3

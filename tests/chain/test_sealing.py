@@ -93,7 +93,8 @@ def test_events_are_sealed_in_creation_order_each_linked_to_the_one_before() -> 
         if before is not None:
             assert link.prev_hash == before.chain_hash
         row = Event.objects.filter(pk=link.event_uuid).values(*chain.CANONICAL_FIELDS).get()
-        assert link.chain_hash == chain.link_hash(link.prev_hash, chain.canonical_event(row))
+        canonical = chain.canonical_event(row, queued_at=link.queued_at)
+        assert link.chain_hash == chain.link_hash(link.prev_hash, canonical)
     assert not EventChainPending.objects.exists()
 
 
@@ -131,7 +132,13 @@ def test_small_batches_chain_the_same_way() -> None:
 def test_bulk_written_events_are_sealed_by_the_same_path() -> None:
     now = timezone.now()
     events = [
-        Event(action="login", app="demo", context={"i": i}, created=now - timedelta(minutes=i))
+        # Written up to half an hour late: they say they were imported (backdating check).
+        Event(
+            action="login",
+            app="demo",
+            context={"i": i, "imported": {"source": "tests"}},
+            created=now - timedelta(minutes=i),
+        )
         for i in range(30)
     ]
     assert write_events(events, batch_size=10) == 30  # COPY on PostgreSQL
@@ -150,13 +157,13 @@ def test_a_sealer_that_fails_leaves_nothing_half_written(monkeypatch: pytest.Mon
     real = chain.canonical_event
     calls = {"n": 0}
 
-    def failing(row: Any) -> bytes:
+    def failing(row: Any, **kwargs: Any) -> bytes:
         calls["n"] += 1
         if calls["n"] == 4:
             raise RuntimeError("worker killed")
-        return real(row)
+        return real(row, **kwargs)
 
-    monkeypatch.setattr(chain, "canonical_event", failing)
+    monkeypatch.setattr(chain.sealing, "canonical_event", failing)
     with pytest.raises(RuntimeError):
         chain.seal_pending()
     assert chain.unsealed_count() == 5

@@ -19,7 +19,7 @@ from auditlog.models import (
     EventChainLink,
     EventChainPending,
 )
-from auditlog.services import delete_expired_events
+from auditlog.retention import delete_expired_events
 from tests.chain.conftest import at, db_pk, delete_events, event_at, raw, rehash_from, write
 
 pytestmark = pytest.mark.django_db
@@ -174,7 +174,9 @@ def test_a_rehashed_event_breaks_the_link_to_the_next(ten: list[Event]) -> None:
     raw("UPDATE auditlog_event SET context = %s WHERE event_uuid = %s", ['{"n": 1}', db_pk(at(3))])
     row = Event.objects.filter(pk=at(3).event_uuid).values(*chain.CANONICAL_FIELDS).get()
     EventChainLink.objects.filter(sequence=3).update(
-        chain_hash=chain.link_hash(at(3).prev_hash, chain.canonical_event(row))
+        chain_hash=chain.link_hash(
+            at(3).prev_hash, chain.canonical_event(row, queued_at=at(3).queued_at)
+        )
     )
     link = broken()
     assert (link.sequence, link.reason) == (4, Breach.LINK_BROKEN)
@@ -392,7 +394,7 @@ def test_prune_records_are_written_in_the_deleting_transaction(
     # storing the prune records after the statement that deleted events and links did
     # (PostgreSQL's one-statement batch).
     monkeypatch.setattr(type(Event.objects.all()), "_raw_delete", fail)
-    monkeypatch.setattr(chain, "record_runs", fail)
+    monkeypatch.setattr(chain.pruning, "record_runs", fail)
     with pytest.raises(RuntimeError):
         delete_expired_events()
     assert not ChainCheckpoint.objects.filter(kind=ChainRecordKind.PRUNE).exists()
@@ -407,7 +409,9 @@ def test_retention_deletes_the_links_and_queue_entries_of_what_it_deletes(
     chain.seal_pending()
     queued = write(3)
     _expire([*sealed[:2], *queued[:2]])
-    monkeypatch.setattr(chain, "seal_pending", lambda **_: 0)  # two expired ones still queued
+    monkeypatch.setattr(
+        chain.sealing, "seal_pending", lambda **_: 0
+    )  # two expired ones still queued
 
     assert delete_expired_events() == 4
 
@@ -428,7 +432,8 @@ def test_hashes_are_computed_from_the_values_the_database_gives_back(ten: list[E
     row = Event.objects.filter(pk=event.pk).values(*chain.CANONICAL_FIELDS).get()
     assert b'"client_ip":"2001:db8::8a2e:370:7334"' in chain.canonical_event(row)
     link = EventChainLink.objects.get(event_uuid=event.pk)
-    assert link.chain_hash == chain.link_hash(link.prev_hash, chain.canonical_event(row))
+    canonical = chain.canonical_event(row, queued_at=link.queued_at)
+    assert link.chain_hash == chain.link_hash(link.prev_hash, canonical)
 
 
 def test_a_link_field_emptied_with_raw_sql_is_found_not_a_crash(ten: list[Event]) -> None:

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from auditlog.models import Event
-from auditlog.services import RETENTION_BATCH_SIZE, delete_expired_events
+from auditlog.retention import RETENTION_BATCH_SIZE, delete_expired_events
 
 
 class Command(BaseCommand):

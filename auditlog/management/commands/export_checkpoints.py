@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from auditlog import chain
+from auditlog.chain.signing import checkpoint_record
 from auditlog.models import ChainCheckpoint
 
 
@@ -30,4 +30,4 @@ class Command(BaseCommand):
         if since is not None:
             records = records.filter(sequence__gt=since)
         for record in records.iterator():
-            self.stdout.write(json.dumps(chain.checkpoint_record(record), sort_keys=True))
+            self.stdout.write(json.dumps(checkpoint_record(record), sort_keys=True))

@@ -9,7 +9,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from auditlog import chain
+from auditlog.chain.files import CheckpointFileError, read_checkpoint_lines
+from auditlog.chain.signing import CheckpointRecord
+from auditlog.chain.verification import count_sealed, verify
 
 
 class Command(BaseCommand):
@@ -38,7 +40,7 @@ class Command(BaseCommand):
         if from_sequence < 1:
             raise CommandError("--from-sequence must be at least 1.")
         exported = _read_checkpoints(checkpoints) if checkpoints else []
-        total = chain.count_sealed(from_sequence=from_sequence)
+        total = count_sealed(from_sequence=from_sequence)
         # The bar only on a terminal: piped, stderr carries nothing but the verdict.
         with tqdm(
             total=total,
@@ -47,7 +49,7 @@ class Command(BaseCommand):
             disable=None if options["verbosity"] >= 1 else True,
             leave=False,
         ) as bar:
-            result = chain.verify(
+            result = verify(
                 from_sequence=from_sequence, extra_checkpoints=exported, progress=bar.update
             )
         if result.first_broken is not None:
@@ -55,14 +57,14 @@ class Command(BaseCommand):
         self.stdout.write(result.summary())
 
 
-def _read_checkpoints(name: str) -> list[chain.CheckpointRecord]:
+def _read_checkpoints(name: str) -> list[CheckpointRecord]:
     path = Path(name)
     try:
         with path.open(encoding="utf-8") as lines:
-            return chain.read_checkpoint_lines(lines)
+            return read_checkpoint_lines(lines)
     except OSError as exc:
         raise CommandError(f"--checkpoints {name}: {exc.strerror or exc}.") from None
     except UnicodeDecodeError:
         raise CommandError(f"--checkpoints {name}: not a UTF-8 text file.") from None
-    except chain.CheckpointFileError as exc:
+    except CheckpointFileError as exc:
         raise CommandError(f"--checkpoints {name}: {exc}") from None

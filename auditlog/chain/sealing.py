@@ -1,0 +1,182 @@
+"""Sealing: giving each queued event the next link of the chain, and asking for that soon
+after events commit.
+
+:func:`seal_pending` (a Celery task, queued at most once per :data:`SEAL_DEBOUNCE_SECONDS` per
+process, and every minute by the scheduler) takes the queue in ``(created, event_uuid)`` order
+and gives each event the next link: ``sequence``, the previous link's hash (``prev_hash``),
+the database's clock when the event was queued (``queued_at``) and its own hash
+``chain_hash = sha256(prev_hash + canonical JSON)`` (:mod:`auditlog.chain.canonical`). One
+sealer works at a time (a PostgreSQL advisory lock; SQLite's single writer), in short
+transactions that write whole batches or nothing. After each batch commits, its events are
+published to :mod:`auditlog.feed` in chain order, whichever way they were written.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
+
+from auditlog import feed
+from auditlog.chain.canonical import CANONICAL_FIELDS, GENESIS, canonical_event, link_hash
+from auditlog.chain.links import (
+    backdated_by,
+    chain_head,
+    keys_in,
+    queued_by_trigger,
+    try_lock,
+    unlinked_events,
+)
+from auditlog.chain.signing import maybe_checkpoint
+from auditlog.models import Event, EventChainLink, EventChainPending
+
+logger = logging.getLogger(__name__)
+
+SEAL_BATCH_SIZE = 1_000
+SEAL_DEBOUNCE_SECONDS = 2.0
+
+# A queued event: its pk, whether it has a link already, and the database's clock when the
+# trigger queued it (None without the trigger, or for entries queued before it recorded one).
+_Queued = tuple[UUID, bool, datetime | None]
+
+
+def seal_pending(*, batch_size: int = SEAL_BATCH_SIZE, now: datetime | None = None) -> int:
+    """Seal every queued event, oldest first, one short transaction per batch; return how
+    many were sealed. A batch is written whole or not at all, and published to
+    :mod:`auditlog.feed` once it commits. When another sealer holds the lock this returns at
+    once (that one seals the rest). Links are only ever inserted and the events table is only
+    read, so running it twice changes nothing. A checkpoint follows when one is due."""
+    total = 0
+    while True:
+        batch = _seal_batch(batch_size)
+        if batch is None:
+            return total
+        sealed, taken = batch
+        total += sealed
+        if taken < batch_size:
+            break
+    maybe_checkpoint(now=now)
+    if total:
+        logger.info("Sealed %d events", total)
+    return total
+
+
+def _seal_batch(batch_size: int) -> tuple[int, int] | None:
+    """One batch in one transaction: ``(sealed, taken from the queue)``, or ``None`` when
+    another sealer holds the lock."""
+    with transaction.atomic():
+        if not try_lock():
+            return None
+        queued = _queued(batch_size)
+        if not queued:
+            return 0, 0
+        keys = keys_in(key for key, _, _ in queued)
+        rows = {
+            row["event_uuid"]: row
+            for row in Event.objects.filter(pk__in=keys).values(*CANONICAL_FIELDS)
+        }
+        head = chain_head()
+        sequence, prev = (head.sequence, head.chain_hash) if head else (0, GENESIS)
+        links: list[EventChainLink] = []
+        sealed: list[feed.SealedEvent] = []
+        for key, linked, queued_at in queued:
+            if not _sealable(key, rows, linked):
+                continue
+            row = rows[key]
+            _warn_if_backdated(row, queued_at)
+            sequence += 1
+            digest = link_hash(prev, canonical_event(row, queued_at=queued_at))
+            links.append(
+                EventChainLink(
+                    sequence=sequence,
+                    event_uuid=key,
+                    prev_hash=prev,
+                    chain_hash=digest,
+                    queued_at=queued_at,
+                )
+            )
+            sealed.append(feed.SealedEvent(str(key), str(row["action"]), sequence, digest))
+            prev = digest
+        EventChainLink.objects.bulk_create(links)
+        EventChainPending.objects.filter(pk__in=keys)._raw_delete(connection.alias)
+        # After the outermost commit (at once when this is it): subscribers see only
+        # events that are stored and chained.
+        transaction.on_commit(lambda: feed.publish(sealed), robust=True)
+    return len(links), len(queued)
+
+
+def _queued(batch_size: int) -> list[_Queued]:
+    """The oldest queued events, each with whether it has a link already."""
+    if not queued_by_trigger():
+        keys = unlinked_events().order_by("created", "event_uuid").values_list("pk", flat=True)
+        return [(key, False, None) for key in keys[:batch_size]]
+    linked = EventChainLink.objects.filter(event_uuid=OuterRef("event_uuid"))
+    return list(
+        EventChainPending.objects.order_by("created", "event_uuid")
+        .annotate(linked=Exists(linked))
+        .values_list("event_uuid", "linked", "queued_at")[:batch_size]
+    )
+
+
+def _sealable(key: UUID, rows: Mapping[UUID, Any], linked: bool) -> bool:
+    """Whether a queued event gets a link; the queue entry goes either way."""
+    if key not in rows:
+        logger.warning("Event %s was deleted before it was sealed; nothing to chain", key)
+        return False
+    if linked:
+        # Only a row inserted again under the pk of a chained event gets here: its link
+        # stays, and verification compares it with the row now stored.
+        logger.warning("Event %s is chained already; it was inserted again", key)
+        return False
+    return True
+
+
+def _warn_if_backdated(row: Mapping[str, Any], queued_at: datetime | None) -> None:
+    """It is sealed all the same (the chain records what is there); verification reports it."""
+    behind = backdated_by(row["created"], queued_at, row["context"])
+    if behind is not None:
+        logger.warning(
+            "Event %s (%s) claims to be created %s before the database received it, more than "
+            "AUDIT_CHAIN_BACKDATE_BOUND allows: a backdated event; verification reports it",
+            row["event_uuid"],
+            row["action"],
+            timedelta(seconds=round(behind)),
+        )
+
+
+# --- Queueing a seal after commit ---------------------------------------------------------------
+
+_next_enqueue = 0.0
+
+
+def on_event_saved(sender: type[Event], created: bool, raw: bool = False, **_: Any) -> None:
+    """``post_save`` of Event: queue one seal after commit, at most once per
+    :data:`SEAL_DEBOUNCE_SECONDS` in this process (a burst of events is one task). The task
+    starts after that delay, so the events of the burst are committed by then; the
+    scheduler's run every minute seals anything this misses."""
+    if created and not raw:
+        request_seal()
+
+
+def request_seal() -> None:
+    """Queue a seal once the current transaction commits, unless this process queued one in
+    the last :data:`SEAL_DEBOUNCE_SECONDS` (bulk writers may call it after a batch)."""
+    global _next_enqueue
+    now = time.monotonic()
+    if now < _next_enqueue:
+        return
+    _next_enqueue = now + SEAL_DEBOUNCE_SECONDS
+    # robust: a broker that is down must not turn a committed write into an error.
+    transaction.on_commit(enqueue_seal, robust=True)
+
+
+def enqueue_seal() -> None:
+    from auditlog.tasks import seal_events  # a lazy task enqueue: tasks import the chain
+
+    seal_events.apply_async(countdown=SEAL_DEBOUNCE_SECONDS)
