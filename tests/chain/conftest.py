@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 
 from auditlog import chain
+from auditlog.bulk import COLUMNS
 from auditlog.models import Event, EventChainLink
 from auditlog.services import record_event
 
@@ -97,3 +98,15 @@ def trigger_installed() -> bool:
                 [TRIGGER],
             )
         return cursor.fetchone()[0] == 1
+
+
+def insert_raw(*events: Event) -> None:
+    """One multi-row INSERT past the ORM, the way another program would write events."""
+    columns = ", ".join(connection.ops.quote_name(name) for name in COLUMNS)
+    values = ", ".join(["(" + ", ".join(["%s"] * len(COLUMNS)) + ")"] * len(events))
+    params = [
+        Event._meta.get_field(name).get_db_prep_save(getattr(event, name), connection)
+        for event in events
+        for name in COLUMNS
+    ]
+    raw(f"INSERT INTO auditlog_event ({columns}) VALUES {values}", params)  # noqa: S608

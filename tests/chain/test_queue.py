@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from auditlog import chain
-from auditlog.bulk import COLUMNS, write_events
+from auditlog.bulk import write_events
 from auditlog.capture import is_audited
 from auditlog.chain import Breach
 from auditlog.models import ChainCheckpoint, Event, EventChainLink, EventChainPending
@@ -26,24 +26,13 @@ from tests.chain.conftest import (
     by_sequence,
     db_pk,
     delete_events,
+    insert_raw,
     raw,
     trigger_installed,
     write,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def insert_raw(*events: Event) -> None:
-    """One multi-row INSERT past the ORM, the way another program would write events."""
-    columns = ", ".join(connection.ops.quote_name(name) for name in COLUMNS)
-    values = ", ".join(["(" + ", ".join(["%s"] * len(COLUMNS)) + ")"] * len(events))
-    params = [
-        Event._meta.get_field(name).get_db_prep_save(getattr(event, name), connection)
-        for event in events
-        for name in COLUMNS
-    ]
-    raw(f"INSERT INTO auditlog_event ({columns}) VALUES {values}", params)  # noqa: S608
 
 
 def unsaved(count: int, **fields: Any) -> list[Event]:
