@@ -43,8 +43,8 @@ CAPTURE_APP = "auditlog.capture"
 IGNORED_MODELS = frozenset(
     {
         "auditlog.event",
-        "auditlog.notification",
-        "auditlog.notificationdelivery",
+        "notifications.notification",
+        "notifications.notificationdelivery",
         "auditlog.eventchainlink",
         "auditlog.eventchainpending",
         "auditlog.chaincheckpoint",

@@ -1,4 +1,5 @@
-"""What every page's frame needs: the unread count for the notification bell."""
+"""What every page's frame needs from the event core (the notification bell's count comes from
+``notifications.context_processors``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from auditlog.models import EventAction, Notification
+from auditlog.models import EventAction
 from auditlog.presentation import action_label, all_action_colors
 from auditlog.web import PAGE_SIZES
 
@@ -16,7 +17,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if user is None or not user.is_authenticated:
         return {}
     return {
-        "unread_notifications": Notification.objects.for_user(user).unseen().count(),
         "page_sizes": PAGE_SIZES,
         # The same colour and label for an action on every page and chart.
         "action_colors": all_action_colors(),

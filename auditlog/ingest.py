@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -99,14 +98,5 @@ def ingest_events(items: Any) -> list[EventRow]:
     ]
     with transaction.atomic():
         write_events(events, batch_size=MAX_BATCH)
-        dispatch = [(str(event.event_uuid), event.action) for event in events]
-        transaction.on_commit(partial(_notify, dispatch), robust=True)
         request_seal()  # chained within seconds, like events saved one by one
     return events
-
-
-def _notify(events: list[tuple[str, str]]) -> None:
-    """Notification rules see ingested events as they see every other event."""
-    from auditlog.notifications import enqueue_dispatch_batch
-
-    enqueue_dispatch_batch(events)

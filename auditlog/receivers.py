@@ -1,5 +1,6 @@
 """Housekeeping receivers: caches that must follow the rows they cache, the hand-off of new
-events to the notification rules and the chain, and GDPR erasure of deleted users' events."""
+events to the chain, and GDPR erasure of deleted users' events. (Notification rules subscribe
+to :data:`auditlog.feed.events_sealed` from their own app.)"""
 
 from __future__ import annotations
 
@@ -41,26 +42,15 @@ def _erase_user_events(instance: Any, **_: Any) -> None:
 
 
 def connect() -> None:
-    from auditlog import notifications
     from auditlog.chain import sealing
-    from auditlog.models import Event, NotificationRule, SystemSettings
+    from auditlog.models import Event, SystemSettings
 
     post_save.connect(_forget_retention, sender=SystemSettings, dispatch_uid="auditlog.retention")
     post_delete.connect(
         _forget_retention, sender=SystemSettings, dispatch_uid="auditlog.retention_d"
     )
-    # Notification rules: every committed event is offered to the dispatcher.
-    post_save.connect(
-        notifications.on_event_saved, sender=Event, dispatch_uid="auditlog.notifications"
-    )
     # Tamper evidence: committed events are sealed into the chain shortly after.
     post_save.connect(sealing.on_event_saved, sender=Event, dispatch_uid="auditlog.chain")
-    post_save.connect(
-        notifications.forget_rules, sender=NotificationRule, dispatch_uid="auditlog.rules"
-    )
-    post_delete.connect(
-        notifications.forget_rules, sender=NotificationRule, dispatch_uid="auditlog.rules_d"
-    )
     # GDPR: a deleted user's events go too (authentik's gdpr_cleanup).
     post_delete.connect(
         _erase_user_events, sender=settings.AUTH_USER_MODEL, dispatch_uid="auditlog.gdpr"

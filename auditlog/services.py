@@ -14,7 +14,6 @@ from auditlog.models import (
     ACTION_VALUES,
     Event,
     EventAction,
-    Notification,
 )
 from auditlog.sanitize import sanitize
 
@@ -51,10 +50,3 @@ def record_event(
         event.set_user(actor)
     event.save()
     return event
-
-
-def clean_up_notifications() -> int:
-    """Delete notifications that were read or whose event is gone."""
-    deleted, _ = Notification.objects.filter(seen=True).delete()
-    orphans, _ = Notification.objects.filter(event__isnull=True).delete()
-    return deleted + orphans

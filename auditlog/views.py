@@ -18,7 +18,7 @@ from django.views.generic import TemplateView
 
 from auditlog.api.filters import EventFilter
 from auditlog.api.serializers import EventSerializer
-from auditlog.models import Event, EventAction, Notification, SystemSettings
+from auditlog.models import Event, EventAction, SystemSettings
 from auditlog.presentation import diff_rows, geo_line, pretty, user_line
 from auditlog.search import EventSearchSchema, SearchError, apply_search
 from auditlog.suggestions import event_introspection
@@ -195,22 +195,6 @@ def event_map(request: HttpRequest) -> HttpResponse:
     if search_error or filter_error:
         return JsonResponse({"detail": str(search_error or filter_error)}, status=400)
     return JsonResponse({"points": queryset.geo_points()})  # type: ignore[attr-defined]
-
-
-@login_required
-def notification_drawer(request: HttpRequest) -> HttpResponse:
-    """The drawer's content: the user's unread notifications, newest first."""
-    unread = (
-        Notification.objects.for_user(request.user)
-        .unseen()
-        .select_related("event")
-        .order_by("-created")
-    )
-    return render(
-        request,
-        "auditlog/_notification_drawer.html",
-        {"notifications": unread[:50], "unread_count": unread.count()},
-    )
 
 
 class RetentionForm(forms.ModelForm):

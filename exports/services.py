@@ -35,13 +35,14 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.request import Request
 from rest_framework.viewsets import GenericViewSet
 
-from auditlog.models import EventAction, Notification, NotificationSeverity
+from auditlog.models import EventAction
 from auditlog.sanitize import model_to_dict
 from auditlog.search import SearchError
 from auditlog.services import record_event
 from directory.models import User
 from exports.models import DataExport, ExportFormat, ExportStatus
 from exports.writers import LAYOUTS, write_csv, write_jsonl
+from notifications.models import Notification, NotificationSeverity
 
 logger = logging.getLogger(__name__)
 

@@ -5,14 +5,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from auditlog.api.chain import EventChainViewSet
-from auditlog.api.rules import (
+from auditlog.api.views import EventViewSet
+from directory.api.views import GroupViewSet, TokenViewSet, UserViewSet
+from exports.api.views import DataExportViewSet
+from notifications.api.views import (
     NotificationDeliveryViewSet,
     NotificationRuleViewSet,
     NotificationTransportViewSet,
+    NotificationViewSet,
 )
-from auditlog.api.views import EventViewSet, NotificationViewSet
-from directory.api.views import GroupViewSet, TokenViewSet, UserViewSet
-from exports.api.views import DataExportViewSet
 
 
 class Router(DefaultRouter):

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "djangoql",
     "directory",
     "auditlog",
+    "notifications",
     "exports",
 ]
 
@@ -89,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "auditlog.context_processors.navigation",
+                "notifications.context_processors.unread",
             ],
         },
     },
@@ -270,7 +272,7 @@ SPECTACULAR_SETTINGS = {
     ],
     "ENUM_NAME_OVERRIDES": {
         "EventActionEnum": "auditlog.models.EventAction",
-        "NotificationSeverityEnum": "auditlog.models.NotificationSeverity",
+        "NotificationSeverityEnum": "notifications.models.NotificationSeverity",
     },
 }
 
@@ -334,6 +336,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "exports.tasks.reap_stalled_exports",
         "schedule": crontab(),
     },
+    # notifications.tasks (the task keeps the name it had in auditlog).
     "clean-up-notifications": {
         "task": "auditlog.tasks.clean_up_notifications",
         "schedule": crontab(minute=17, hour="*/8"),

@@ -12,6 +12,7 @@ urlpatterns = [
     path("exports/", include("exports.urls")),
     path("", include("directory.urls")),
     path("", include("auditlog.urls")),
+    path("", include("notifications.urls")),
 ]
 
 handler404 = "project.errors.not_found"

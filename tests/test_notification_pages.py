@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from auditlog.models import (
+from auditlog.models import Event
+from auditlog.sanitize import MASK
+from directory.models import Group
+from notifications.models import (
     DeliveryStatus,
-    Event,
     NotificationDelivery,
     NotificationRule,
     NotificationTransport,
     TransportMode,
 )
-from auditlog.sanitize import MASK
-from directory.models import Group
 from tests.conftest import grant
 
 pytestmark = pytest.mark.django_db
@@ -38,12 +38,12 @@ def transport(db) -> NotificationTransport:
 def test_the_pages_need_their_permissions(nobody, transport) -> None:
     rule = NotificationRule.objects.create(name="r", match='action = "login"')
     urls = {
-        "/events/rules/": "auditlog.view_notificationrule",
-        "/events/rules/new/": "auditlog.add_notificationrule",
-        f"/events/rules/{rule.pk}/": "auditlog.change_notificationrule",
-        "/events/transports/": "auditlog.view_notificationtransport",
-        "/events/transports/new/": "auditlog.add_notificationtransport",
-        f"/events/transports/{transport.pk}/": "auditlog.change_notificationtransport",
+        "/events/rules/": "notifications.view_notificationrule",
+        "/events/rules/new/": "notifications.add_notificationrule",
+        f"/events/rules/{rule.pk}/": "notifications.change_notificationrule",
+        "/events/transports/": "notifications.view_notificationtransport",
+        "/events/transports/new/": "notifications.add_notificationtransport",
+        f"/events/transports/{transport.pk}/": "notifications.change_notificationtransport",
     }
     for url, permission in urls.items():
         assert Client().get(url).status_code == 302, url

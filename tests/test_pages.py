@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from auditlog.models import Event, EventAction, Notification, SystemSettings
+from auditlog.models import Event, EventAction, SystemSettings
 from directory.models import Brand, Group, Token, TokenIntent, User
+from notifications.models import Notification
 from tests.conftest import grant
 
 pytestmark = pytest.mark.django_db

@@ -12,16 +12,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.test import Client
 
-from auditlog.models import (
-    Event,
-    EventAction,
-    Notification,
-    NotificationRule,
-    NotificationTransport,
-)
+from auditlog.models import Event, EventAction
 from directory.models import Brand, Group, Token, TokenIntent, User
 from directory.services import create_api_token
 from exports.models import DataExport, ExportStatus
+from notifications.models import Notification, NotificationRule, NotificationTransport
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,10 @@ from django.contrib.auth import authenticate
 from django.test import Client, RequestFactory
 
 from auditlog.capture import acting_user
-from auditlog.models import Event, Notification, NotificationDelivery
+from auditlog.models import Event
 from directory.models import User
 from exports.models import DataExport, ExportStatus
+from notifications.models import Notification, NotificationDelivery
 
 pytestmark = pytest.mark.django_db
 

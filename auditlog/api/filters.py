@@ -13,7 +13,7 @@ from rest_framework import filters
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
-from auditlog.models import Event, EventAction, Notification, NotificationSeverity
+from auditlog.models import Event, EventAction
 from auditlog.search import SearchSchema, apply_search
 
 # The databases' integer keys are signed 64-bit: a larger number cannot match anything, and
@@ -138,26 +138,6 @@ class EventFilter(django_filters.FilterSet):
 
     def filter_device(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
         return queryset.filter(context__device__pk=value.replace("-", ""))
-
-
-class NotificationFilter(django_filters.FilterSet):
-    severity = django_filters.ChoiceFilter(
-        choices=NotificationSeverity.choices, help_text="Severity."
-    )
-    body = django_filters.CharFilter(lookup_expr="icontains", help_text="Body contains.")
-    created__gte = UTCDateTimeFilter(
-        field_name="created", lookup_expr="gte", help_text="Created at or after."
-    )
-    created__lte = UTCDateTimeFilter(
-        field_name="created", lookup_expr="lte", help_text="Created at or before."
-    )
-    event = django_filters.UUIDFilter(field_name="event_id", help_text="The linked event's pk.")
-    seen = django_filters.BooleanFilter(help_text="Read (true) or unread (false).")
-    user = IdFilter(field_name="user_id", help_text="The recipient's pk (always you).")
-
-    class Meta:
-        model = Notification
-        fields: list[str] = []
 
 
 class SearchFilter(filters.SearchFilter):

@@ -1,4 +1,4 @@
-"""JSON shapes of events and notifications, exactly as authentik's API returns them."""
+"""JSON shapes of events, exactly as authentik's API returns them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from auditlog.models import Event, Notification, action_problem, canonical_ip
+from auditlog.models import Event, action_problem, canonical_ip
 from auditlog.sanitize import model_to_dict, sanitize
 
 
@@ -140,25 +140,6 @@ class EventSerializer(serializers.ModelSerializer):
             event.brand = model_to_dict(request.brand)
         event.save()
         return event
-
-
-class NotificationSerializer(serializers.ModelSerializer):
-    pk = serializers.UUIDField(source="uuid", read_only=True)
-    event = EventSerializer(read_only=True, allow_null=True)
-
-    class Meta:
-        model = Notification
-        fields = [
-            "pk",
-            "severity",
-            "body",
-            "hyperlink",
-            "hyperlink_label",
-            "created",
-            "event",
-            "seen",
-        ]
-        read_only_fields = ["severity", "body", "hyperlink", "hyperlink_label", "created", "event"]
 
 
 class BulkResultSerializer(serializers.Serializer):

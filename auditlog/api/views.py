@@ -1,11 +1,10 @@
-"""``/api/v3/events/``: the event log (append-only) and the current user's notifications."""
+"""``/api/v3/events/events/``: the event log (append-only)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 from django_filters.rest_framework import DjangoFilterBackend
@@ -19,22 +18,19 @@ from rest_framework.response import Response
 
 from auditlog.api.filters import (
     EventFilter,
-    NotificationFilter,
     QLSearchFilter,
     StableOrderingFilter,
 )
-from auditlog.api.permissions import IsAuthenticated
 from auditlog.api.serializers import (
     ActionSerializer,
     BulkResultSerializer,
     EventSerializer,
-    NotificationSerializer,
     StatsSerializer,
     TopPerUserSerializer,
     VolumeSerializer,
 )
 from auditlog.ingest import MAX_BATCH, BatchError, ingest_events
-from auditlog.models import Event, EventAction, Notification
+from auditlog.models import Event, EventAction
 from auditlog.search import EventSearchSchema
 from auditlog.suggestions import event_introspection, suggest_values
 from exports.api.mixins import ExportMixin
@@ -229,38 +225,3 @@ class EventViewSet(ExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelV
         except LookupError as exc:
             raise ValidationError({"field": [str(exc)]}) from None
         return Response({"items": items, "page": 1, "has_next": False})
-
-
-@extend_schema_view(
-    list=extend_schema(summary="Your notifications"),
-    partial_update=extend_schema(
-        summary="Mark a notification read", description='Send {"seen": true}.'
-    ),
-)
-class NotificationViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
-):
-    """The signed-in user's notifications; nobody sees anyone else's."""
-
-    serializer_class = NotificationSerializer
-    permission_classes = [IsAuthenticated]
-    filter_backends = [DjangoFilterBackend, StableOrderingFilter]
-    filterset_class = NotificationFilter
-    ordering = ["-created"]
-    ordering_fields = ["created", "severity", "seen", "uuid"]
-    ordering_aliases = {"pk": "uuid"}
-
-    def get_queryset(self) -> QuerySet[Notification]:
-        if getattr(self, "swagger_fake_view", False):
-            return Notification.objects.none()
-        return Notification.objects.for_user(self.request.user).select_related("event")
-
-    @extend_schema(summary="Mark all your notifications read", request=None, responses={204: None})
-    @action(detail=False, methods=["post"], pagination_class=None, filter_backends=[])
-    def mark_all_seen(self, request: Request) -> Response:
-        Notification.objects.for_user(request.user).unseen().update(seen=True)
-        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 
-from auditlog.models import Event, Notification
+from auditlog.models import Event
+from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
 

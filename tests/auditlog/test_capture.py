@@ -9,9 +9,10 @@ from django.db import IntegrityError, connection, transaction
 from django.test import RequestFactory
 
 from auditlog.capture import acting_user, audit_ignore, build_diff, request_context
-from auditlog.models import Event, EventAction, Notification
+from auditlog.models import Event, EventAction
 from auditlog.sanitize import MASK
 from directory.models import Brand, Group, Token, TokenIntent, User
+from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,11 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 from django.utils import timezone
 
-from auditlog.models import Event, EventAction, Notification, SystemSettings
+from auditlog.models import Event, EventAction, SystemSettings
 from auditlog.sanitize import MASK
 from directory.brands import forget_brands
 from directory.models import Brand, User
+from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,10 @@ import pytest
 from django.test import Client
 
 from auditlog import chain
-from auditlog.models import Event, EventAction, Notification, SystemSettings
+from auditlog.models import Event, EventAction, SystemSettings
 from auditlog.retention import erase_user_events
 from directory.models import User
+from notifications.models import Notification
 from project import celery_app
 
 pytestmark = pytest.mark.django_db(transaction=True)

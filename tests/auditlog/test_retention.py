@@ -11,10 +11,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from auditlog.models import Event, Notification
+from auditlog.models import Event
 from auditlog.retention import delete_expired_events
 from auditlog.tasks import delete_expired_events as delete_task
 from directory.models import User
+from notifications.models import Notification
 from project.durations import DurationFormatError, parse_duration
 from tests.conftest import REPO
 

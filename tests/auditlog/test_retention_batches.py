@@ -21,10 +21,10 @@ from auditlog.models import (
     Event,
     EventChainLink,
     EventChainPending,
-    Notification,
 )
 from auditlog.retention import delete_expired_events
 from directory.models import User
+from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,10 @@ import pytest
 from playwright.sync_api import expect
 
 from auditlog.demo import load_demo_data
-from auditlog.models import Event, EventAction, Notification
+from auditlog.models import Event, EventAction
 from directory.models import Token, User
 from directory.services import create_api_token
+from notifications.models import Notification
 from tests.browser.conftest import PASSWORD, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,12 +11,13 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.test import Client
 
-from auditlog.models import Event, EventAction, Notification, NotificationSeverity
+from auditlog.models import Event, EventAction
 from auditlog.sanitize import get_user, model_to_dict
 from directory.models import Group, User
 from exports import services
 from exports.models import DataExport, ExportStatus
 from exports.tasks import generate_export
+from notifications.models import Notification, NotificationSeverity
 from project import celery_app
 from tests.conftest import grant
 from tests.exports.conftest import EVENTS, EXPORTS, USERS, csv_rows, export_url, stored_text

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from auditlog.models import Event, EventAction, Notification
+from auditlog.models import Event, EventAction
 from exports.models import DataExport, ExportStatus
+from notifications.models import Notification
 from tests.conftest import grant
 from tests.exports.conftest import EVENTS, celery_sends_to, csv_rows, export_url
 from tests.workers import redis_url_or_skip, running_worker, wait_until

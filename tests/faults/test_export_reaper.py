@@ -13,9 +13,10 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
-from auditlog.models import Event, EventAction, Notification, NotificationSeverity
+from auditlog.models import Event, EventAction
 from exports.models import DataExport, ExportStatus
 from exports.services import MAX_ATTEMPTS, _heartbeat, reap_stalled_exports
+from notifications.models import Notification, NotificationSeverity
 from tests.conftest import grant
 
 LONG_AGO = timedelta(hours=1)

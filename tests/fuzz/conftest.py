@@ -29,18 +29,17 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from rest_framework.test import APIClient
 
-from auditlog.models import (
-    Event,
-    EventAction,
+from auditlog.models import Event, EventAction
+from directory.models import Group, User
+from directory.services import create_api_token
+from exports.models import DataExport
+from exports.services import build_export
+from notifications.models import (
     Notification,
     NotificationRule,
     NotificationSeverity,
     NotificationTransport,
 )
-from directory.models import Group, User
-from directory.services import create_api_token
-from exports.models import DataExport
-from exports.services import build_export
 
 SCHEMA_URL = "/api/v3/schema/"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or 4)

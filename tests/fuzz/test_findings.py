@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from auditlog.models import Event, NotificationRule, NotificationTransport
+from auditlog.models import Event
 from directory.models import Group
 from exports.models import DataExport
+from notifications.models import NotificationRule, NotificationTransport
 from tests.fuzz.conftest import generated_schema
 
 pytestmark = pytest.mark.django_db

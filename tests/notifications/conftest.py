@@ -7,16 +7,18 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from auditlog import chain
 from auditlog.capture import audit_ignore
-from auditlog.models import NotificationRule, NotificationTransport
-from auditlog.notifications import forget_rules
 from directory.models import Group, User
+from notifications.models import NotificationRule, NotificationTransport
+from notifications.rules import forget_rules
 from project import celery_app
 
 
@@ -132,8 +134,22 @@ def make_rule() -> Callable[..., NotificationRule]:
 
 @pytest.fixture
 def commit(django_capture_on_commit_callbacks: Any) -> Callable[[], Any]:
-    """``with commit():`` runs what would happen once the test's transaction commits."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
+    """``with commit():`` runs what would happen once the test's transaction commits: the
+    block's events are sealed and the rules see them (through ``auditlog.feed``).
+
+    What the set-up wrote before the block (users, groups and rules are recorded as events
+    too) is sealed first, unseen by the rules, as if it had been committed before the test;
+    and the seal's debounce is reset, as the scheduler's next run would make up for it."""
+
+    @contextmanager
+    def run() -> Iterator[list[Callable[[], Any]]]:
+        with django_capture_on_commit_callbacks(execute=False):
+            chain.seal_pending()  # its publication is never run: the rules do not see it
+        chain._next_enqueue = 0.0
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            yield callbacks
+
+    return run
 
 
 @pytest.fixture

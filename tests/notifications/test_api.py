@@ -9,16 +9,16 @@ from django.core import mail
 from django.test import Client
 from rest_framework.test import APIClient
 
-from auditlog.models import (
-    Event,
+from auditlog.models import Event
+from auditlog.sanitize import MASK
+from auditlog.services import record_event
+from directory.models import Group
+from notifications.models import (
     Notification,
     NotificationDelivery,
     NotificationRule,
     NotificationTransport,
 )
-from auditlog.sanitize import MASK
-from auditlog.services import record_event
-from directory.models import Group
 from tests.conftest import grant
 
 pytestmark = pytest.mark.django_db
@@ -324,7 +324,7 @@ def test_users_without_the_permissions_are_refused(request, api_as, persona) -> 
 
 
 def test_reading_transports_does_not_allow_testing_or_changing_them(api_as, nobody) -> None:
-    client = api_as(grant(nobody, "auditlog.view_notificationtransport"))
+    client = api_as(grant(nobody, "notifications.view_notificationtransport"))
     transport = NotificationTransport.objects.create(name="drawer")
     assert client.get(TRANSPORTS).status_code == 200
     assert client.post(f"{TRANSPORTS}{transport.pk}/test/").status_code == 403
@@ -336,9 +336,9 @@ def test_a_user_with_only_the_rule_permissions_manages_rules_only(api_as, nobody
     client = api_as(
         grant(
             nobody,
-            "auditlog.view_notificationrule",
-            "auditlog.add_notificationrule",
-            "auditlog.change_notificationrule",
+            "notifications.view_notificationrule",
+            "notifications.add_notificationrule",
+            "notifications.change_notificationrule",
         )
     )
     response = client.post(RULES, {"name": "r", "match": 'action = "login"'}, format="json")

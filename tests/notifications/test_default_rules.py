@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import subprocess
 import sys
 
 import pytest
-from django.apps import apps
+from django.apps.registry import Apps
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 
-from auditlog.models import Notification, NotificationRule, NotificationTransport
 from auditlog.search import EventSearchSchema, compile_query
 from auditlog.services import record_event
-from auditlog.tasks import dispatch_notifications
 from directory.models import SUPERUSER_GROUP_NAME, Group, User
+from notifications.models import Notification, NotificationRule, NotificationTransport
+from notifications.tasks import dispatch_notifications, dispatch_notifications_batch
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.django_db
 
 migration = importlib.import_module("auditlog.migrations.0003_default_notification_rules")
+
+
+@functools.cache
+def historical_apps() -> Apps:
+    """The models as that migration sees them (the rules were still auditlog's then)."""
+    loader = MigrationLoader(connection)
+    return loader.project_state(("auditlog", "0003_default_notification_rules")).apps
+
+
 ENABLED = {
     "default-notify-exception",
     "default-notify-configuration-error",
@@ -29,7 +41,7 @@ ENABLED = {
 
 @pytest.fixture
 def defaults() -> list[NotificationRule]:
-    migration.create_default_rules(apps, None)
+    migration.create_default_rules(historical_apps(), None)
     return list(NotificationRule.objects.order_by("name"))
 
 
@@ -58,14 +70,14 @@ def test_the_defaults_notify_the_administrators_in_the_drawer(defaults) -> None:
 
 def test_running_it_again_changes_nothing(defaults) -> None:
     NotificationRule.objects.filter(name="default-notify-update").update(enabled=False)
-    migration.create_default_rules(apps, None)
+    migration.create_default_rules(historical_apps(), None)
     assert NotificationRule.objects.count() == len(defaults)
     assert not NotificationRule.objects.get(name="default-notify-update").enabled
     assert Group.objects.filter(name=SUPERUSER_GROUP_NAME).count() == 1
 
 
 def test_the_reverse_removes_them(defaults) -> None:
-    migration.remove_default_rules(apps, None)
+    migration.remove_default_rules(historical_apps(), None)
     assert not NotificationRule.objects.exists()
     assert not NotificationTransport.objects.exists()
 
@@ -87,6 +99,7 @@ def test_a_system_exception_alerts_the_administrators(defaults, admin_user, comm
 def test_with_the_defaults_ordinary_events_queue_no_task(defaults, commit, monkeypatch) -> None:
     queued: list[str] = []
     monkeypatch.setattr(dispatch_notifications, "delay", queued.append)
+    monkeypatch.setattr(dispatch_notifications_batch, "delay", queued.extend)
     with commit():
         record_event("login", app="tests")
         record_event("model_created", app="tests")

@@ -8,34 +8,35 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from auditlog.models import (
+from auditlog.models import Event
+from auditlog.services import record_event
+from directory.models import User
+from notifications.dispatch import (
+    PIPELINE_APP,
+    dispatch_event,
+    enqueue_dispatch,
+    notification_pipeline,
+)
+from notifications.models import (
     DeliveryStatus,
-    Event,
     Notification,
     NotificationDelivery,
     NotificationRule,
     NotificationTransport,
 )
-from auditlog.notifications import (
-    PIPELINE_APP,
-    dispatch_event,
-    enabled_rules,
-    enqueue_dispatch,
-    matching_rules,
-    notification_pipeline,
-)
-from auditlog.services import record_event
-from auditlog.tasks import dispatch_notifications
-from directory.models import User
+from notifications.rules import enabled_rules, matching_rules
+from notifications.tasks import dispatch_notifications, dispatch_notifications_batch
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def queued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The event ids handed to the dispatch task (the task itself does not run)."""
+    """The event ids handed to the dispatch tasks, one by one or a sealed batch at once (the
+    tasks themselves do not run)."""
     calls: list[str] = []
     monkeypatch.setattr(dispatch_notifications, "delay", calls.append)
+    monkeypatch.setattr(dispatch_notifications_batch, "delay", calls.extend)
     return calls
 
 
@@ -265,7 +266,7 @@ def test_only_events_with_an_action_some_rule_names_are_queued(make_rule, commit
     ],
 )
 def test_which_actions_a_query_needs(query: str, actions: set[str] | None) -> None:
-    from auditlog.notifications import actions_of
+    from notifications.rules import actions_of
 
     assert actions_of(query) == (frozenset(actions) if actions is not None else None)
 
@@ -307,9 +308,9 @@ def test_a_final_failure_event_does_not_trigger_its_own_notifications(
         transports=(hook,),
     )
     queued: list[str] = []
-    real_delay = dispatch_notifications.delay
+    real_delay = dispatch_notifications_batch.delay
     monkeypatch.setattr(
-        dispatch_notifications, "delay", lambda pk: (queued.append(pk), real_delay(pk))
+        dispatch_notifications_batch, "delay", lambda pks: (queued.extend(pks), real_delay(pks))
     )
     with commit():
         login = record_event("login_failed", app="tests")

@@ -11,19 +11,19 @@ import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 
-from auditlog import transports
-from auditlog.models import (
+from auditlog.models import Event
+from auditlog.sanitize import MASK
+from auditlog.services import record_event
+from directory.models import Group, User
+from notifications import transports
+from notifications.dispatch import PIPELINE_APP
+from notifications.models import (
     DeliveryStatus,
-    Event,
     Notification,
     NotificationDelivery,
     NotificationTransport,
 )
-from auditlog.notifications import PIPELINE_APP
-from auditlog.sanitize import MASK
-from auditlog.services import record_event
-from auditlog.transports import TransportError
-from directory.models import Group, User
+from notifications.transports import TransportError
 
 pytestmark = pytest.mark.django_db
 
@@ -273,7 +273,7 @@ def test_a_client_error_is_not_retried(notify, webhook_server, eager_retries) ->
 
 
 def test_running_a_finished_delivery_again_sends_nothing(notify, webhook_server) -> None:
-    from auditlog.notifications import deliver
+    from notifications.deliveries import deliver
 
     delivery = notify(_webhook(webhook_server))
     assert deliver(str(delivery.pk)) == DeliveryStatus.SENT
@@ -349,7 +349,7 @@ def _leaky_event(**fields: Any) -> Event:
 def test_secrets_never_leave_through_a_webhook(
     webhook_server, ana, mode: str, template: str
 ) -> None:
-    from auditlog.notifications import notification_content
+    from notifications.dispatch import notification_content
 
     transport = _webhook(webhook_server, mode=mode, webhook_body_template=template)
     event = _leaky_event(user=ana)
@@ -372,6 +372,6 @@ def test_secrets_never_leave_by_email(ana) -> None:
 
 
 def _rule_stub() -> Any:
-    from auditlog.models import NotificationRule
+    from notifications.models import NotificationRule
 
     return NotificationRule(name="stub", match='action = "x"', severity="alert")

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from auditlog.models import (
+from auditlog.models import Event
+from directory.models import Group, User
+from notifications.models import (
     DeliveryStatus,
-    Event,
     Notification,
     NotificationDelivery,
     NotificationRule,
     NotificationTransport,
 )
-from auditlog.tasks import dispatch_notifications
-from directory.models import Group, User
+from notifications.tasks import dispatch_notifications
 from tests.workers import redis_url_or_skip, running_worker, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

@@ -108,8 +108,9 @@ class Command(BaseCommand):
 # A few things worth seeing: a changed email (diff), a notification, a token.
 SCENE = """
 from auditlog.capture import acting_user
-from auditlog.models import Event, Notification
+from auditlog.models import Event
 from directory.models import User
+from notifications.models import Notification
 admin = User.objects.get(username="admin")
 with acting_user(admin):
     ana = User.objects.get(username="ana")

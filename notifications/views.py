@@ -1,5 +1,5 @@
 """The web admin's notification pages: rules (which events notify whom) and transports (how),
-with the recent deliveries and their failures."""
+with the recent deliveries and their failures, and the drawer of the bell."""
 
 from __future__ import annotations
 
@@ -7,17 +7,23 @@ from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from auditlog.api.rules import mask_webhook_url
-from auditlog.models import NotificationDelivery, NotificationRule, NotificationTransport
 from auditlog.sanitize import MASK
 from auditlog.suggestions import event_introspection
 from auditlog.web import forbidden, paginate
+from notifications.api.serializers import mask_webhook_url
+from notifications.models import (
+    Notification,
+    NotificationDelivery,
+    NotificationRule,
+    NotificationTransport,
+)
 
 
 def _require(request: HttpRequest, permission: str) -> HttpResponse | None:
@@ -45,6 +51,15 @@ class RuleForm(forms.ModelForm):
             "match": forms.Textarea(attrs={"rows": 2, "data-djangoql": "", "spellcheck": "false"}),
             "transports": forms.CheckboxSelectMultiple(),
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The API accepts a rule without a match (authentik's clients send none); a person
+        # writing a rule here is asked for one, since a rule without it never fires.
+        self.fields["match"].required = True
+        self.fields["match"].error_messages["required"] = (
+            'Enter a query, e.g. action = "login_failed".'
+        )
 
 
 class TransportForm(forms.ModelForm):
@@ -86,18 +101,19 @@ class TransportForm(forms.ModelForm):
 
 
 def rule_list(request: HttpRequest) -> HttpResponse:
-    if refusal := _require(request, "auditlog.view_notificationrule"):
+    if refusal := _require(request, "notifications.view_notificationrule"):
         return refusal
     rules = NotificationRule.objects.select_related("destination_group").prefetch_related(
         "transports"
     )
-    return render(request, "auditlog/notificationrule_list.html", {"rules": rules})
+    return render(request, "notifications/notificationrule_list.html", {"rules": rules})
 
 
 def rule_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
     rule = get_object_or_404(NotificationRule, pk=pk) if pk else None
     if refusal := _require(
-        request, "auditlog.change_notificationrule" if rule else "auditlog.add_notificationrule"
+        request,
+        "notifications.change_notificationrule" if rule else "notifications.add_notificationrule",
     ):
         return refusal
     form = RuleForm(request.POST or None, instance=rule)
@@ -105,10 +121,10 @@ def rule_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
         with transaction.atomic():
             saved = form.save()
         messages.success(request, f"Rule {saved.name} saved.")
-        return redirect(reverse("auditlog:rule-list"))
+        return redirect(reverse("notifications:rule-list"))
     return render(
         request,
-        "auditlog/notificationrule_form.html",
+        "notifications/notificationrule_form.html",
         {"form": form, "rule": rule, "introspection": event_introspection()},
         status=400 if form.errors else 200,
     )
@@ -122,7 +138,7 @@ def _delete(
     url: str,
 ) -> HttpResponse:
     """Delete one rule or transport on POST, with the model's delete permission."""
-    permission = f"auditlog.delete_{model._meta.model_name}"
+    permission = f"notifications.delete_{model._meta.model_name}"
     if refusal := _require(request, permission):
         return refusal
     obj = cast("NotificationRule | NotificationTransport", get_object_or_404(model, pk=pk))
@@ -134,20 +150,20 @@ def _delete(
 
 
 def rule_delete(request: HttpRequest, pk: str) -> HttpResponse:
-    return _delete(request, NotificationRule, pk, "Rule", "auditlog:rule-list")
+    return _delete(request, NotificationRule, pk, "Rule", "notifications:rule-list")
 
 
 def transport_list(request: HttpRequest) -> HttpResponse:
-    if refusal := _require(request, "auditlog.view_notificationtransport"):
+    if refusal := _require(request, "notifications.view_notificationtransport"):
         return refusal
     transports = NotificationTransport.objects.all()
     deliveries = None
-    if request.user.has_perm("auditlog.view_notificationdelivery"):
+    if request.user.has_perm("notifications.view_notificationdelivery"):
         queryset = NotificationDelivery.objects.select_related("user").order_by("-created", "-uuid")
         deliveries = paginate(request, queryset, page_size=25)
     return render(
         request,
-        "auditlog/notificationtransport_list.html",
+        "notifications/notificationtransport_list.html",
         {
             "transports": [
                 (t, mask_webhook_url(t.webhook_url) if t.webhook_url else "") for t in transports
@@ -160,9 +176,9 @@ def transport_list(request: HttpRequest) -> HttpResponse:
 def transport_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
     transport_obj = get_object_or_404(NotificationTransport, pk=pk) if pk else None
     needed = (
-        "auditlog.change_notificationtransport"
+        "notifications.change_notificationtransport"
         if transport_obj
-        else "auditlog.add_notificationtransport"
+        else "notifications.add_notificationtransport"
     )
     if refusal := _require(request, needed):
         return refusal
@@ -175,14 +191,30 @@ def transport_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
             form.add_error(None, exc)
         else:
             messages.success(request, f"Transport {saved.name} saved.")
-            return redirect(reverse("auditlog:transport-list"))
+            return redirect(reverse("notifications:transport-list"))
     return render(
         request,
-        "auditlog/notificationtransport_form.html",
+        "notifications/notificationtransport_form.html",
         {"form": form, "transport": transport_obj},
         status=400 if form.errors else 200,
     )
 
 
 def transport_delete(request: HttpRequest, pk: str) -> HttpResponse:
-    return _delete(request, NotificationTransport, pk, "Transport", "auditlog:transport-list")
+    return _delete(request, NotificationTransport, pk, "Transport", "notifications:transport-list")
+
+
+@login_required
+def notification_drawer(request: HttpRequest) -> HttpResponse:
+    """The drawer's content: the user's unread notifications, newest first."""
+    unread = (
+        Notification.objects.for_user(request.user)
+        .unseen()
+        .select_related("event")
+        .order_by("-created")
+    )
+    return render(
+        request,
+        "notifications/_notification_drawer.html",
+        {"notifications": unread[:50], "unread_count": unread.count()},
+    )

@@ -35,7 +35,8 @@ from django.core.mail import EmailMessage, get_connection
 from auditlog.sanitize import mask_string, sanitize
 
 if TYPE_CHECKING:
-    from auditlog.models import Event, Notification, NotificationTransport
+    from auditlog.models import Event
+    from notifications.models import Notification, NotificationTransport
 
 MAX_TEMPLATE_LENGTH = 65_536
 MAX_RESPONSE_BYTES = 65_536
@@ -85,7 +86,7 @@ def send(transport: NotificationTransport | None, notification: Notification) ->
     Raises :class:`TransportError` when it could not be sent, :class:`DeliverySkipped` when
     there was nothing to send.
     """
-    from auditlog.models import TransportMode
+    from notifications.models import TransportMode
 
     mode = transport.mode if transport is not None else TransportMode.LOCAL
     if transport is None or mode == TransportMode.LOCAL:
