@@ -244,6 +244,54 @@ def test_a_bad_match_is_a_400_naming_the_error_and_its_position(admin, match, me
     assert not NotificationRule.objects.exists()
 
 
+def test_authentiks_client_creates_a_rule_that_matches_nothing_until_given_a_match(
+    admin, security_group, commit
+) -> None:
+    """authentik's rules have no match (they bind policies); its generated client sends
+    exactly these fields. The rule is valid and, like an authentik rule without policies,
+    never fires until a match is set."""
+    group, _ = security_group
+    transport = NotificationTransport.objects.create(name="drawer")
+    # authentik-client 2026.8.5's NotificationRuleRequest, serialised: its only properties.
+    body = json.dumps(
+        {
+            "name": "from-authentik",
+            "transports": [str(transport.pk)],
+            "severity": "alert",
+            "destination_group": str(group.pk),
+            "destination_event_user": True,
+        }
+    )
+    response = admin.post(RULES, body, content_type="application/json")
+    assert response.status_code == 201, response.content
+    created = response.json()
+    assert created["match"] == ""
+    assert created["destination_group"] == str(group.pk)
+    rule = NotificationRule.objects.get(name="from-authentik")
+    assert (rule.enabled, rule.severity, rule.destination_group, rule.match) == (
+        True,
+        "alert",
+        group,
+        "",
+    )
+    assert list(rule.transports.all()) == [transport]
+
+    with commit():
+        record_event("login_failed", app="tests")
+        record_event("system_exception", app="tests")
+    assert not NotificationDelivery.objects.exists()
+
+    response = admin.patch(
+        f"{RULES}{rule.pk}/", {"match": 'action = "login_failed"'}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    with commit():
+        record_event("login_failed", app="tests")
+    assert sorted(
+        NotificationDelivery.objects.filter(rule=rule).values_list("user__username", flat=True)
+    ) == ["ana", "ben"]
+
+
 def test_a_rule_whose_stored_query_broke_can_still_be_disabled_but_not_enabled(admin) -> None:
     rule = NotificationRule.objects.create(name="old", match='action = "login"')
     NotificationRule.objects.filter(pk=rule.pk).update(match="actoin = 1")
