@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from auditlog import chain
 from auditlog.models import Event
 from directory.models import Group, User
 from notifications.models import (
@@ -17,7 +18,7 @@ from notifications.models import (
     NotificationRule,
     NotificationTransport,
 )
-from notifications.tasks import dispatch_notifications
+from notifications.tasks import dispatch_notifications, dispatch_notifications_batch
 from tests.workers import redis_url_or_skip, running_worker, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -51,6 +52,12 @@ def test_a_failed_login_notifies_the_group_and_calls_the_webhook_via_a_real_work
             "delay",
             lambda event_id: sender.send_task(dispatch_notifications.name, args=[event_id]),
         )
+        monkeypatch.setattr(
+            dispatch_notifications_batch,
+            "delay",
+            lambda event_ids: sender.send_task(dispatch_notifications_batch.name, args=[event_ids]),
+        )
+        chain._next_enqueue = 0.0  # sealed (here) on commit, then handed to the worker
         assert not Client().login(username="ana", password="wrong-password")
         event = Event.objects.get(action="login_failed")
         wait_until(
