@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from auditlog import integrity, retention, services
+from auditlog import integrity, retention
 from auditlog.chain.sealing import seal_pending
 
 

@@ -99,7 +99,7 @@ def test_ingested_events_reach_the_notification_rules(
         match='app = "vpn" and action = "login_failed"',
         destination_group=group,
     )
-    chain._next_enqueue = 0.0  # no debounce left over from the set-up's own events
+    chain.sealing._next_enqueue = 0.0  # no debounce left over from the set-up's own events
     with django_capture_on_commit_callbacks(execute=True):
         response = api_as(admin_user).post(BULK, batch(2, action="login_failed"), format="json")
     assert response.status_code == 201
@@ -141,7 +141,7 @@ def test_a_batch_is_handed_to_the_rules_as_one_task(
     monkeypatch.setattr(tasks.dispatch_notifications_batch, "delay", calls.append)
     monkeypatch.setattr(tasks.dispatch_notifications, "delay", lambda *args: calls.append(["one"]))
     body = [*batch(3, action="login_failed"), *batch(2, action="login")]
-    chain._next_enqueue = 0.0  # no debounce left over from the set-up's own events
+    chain.sealing._next_enqueue = 0.0  # no debounce left over from the set-up's own events
     with django_capture_on_commit_callbacks(execute=True):
         response = api_as(admin_user).post(BULK, body, format="json")
     assert response.status_code == 201, response.content

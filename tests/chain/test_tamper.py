@@ -470,7 +470,7 @@ def test_the_daily_verification_notifies_the_administrators_of_a_break(
     assert not Event.objects.filter(action="system_task_exception").exists()
 
     raw("UPDATE auditlog_event SET app = 'forged' WHERE event_uuid = %s", [db_pk(at(7))])
-    chain._next_enqueue = 0.0  # the report is sealed (and so reaches the rules) on commit
+    chain.sealing._next_enqueue = 0.0  # the report is sealed (and so reaches the rules) on commit
     with django_capture_on_commit_callbacks(execute=True):
         assert verify_event_chain() is False
     report = Event.objects.get(action="system_task_exception")

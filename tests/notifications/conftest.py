@@ -145,7 +145,7 @@ def commit(django_capture_on_commit_callbacks: Any) -> Callable[[], Any]:
     def run() -> Iterator[list[Callable[[], Any]]]:
         with django_capture_on_commit_callbacks(execute=False):
             chain.seal_pending()  # its publication is never run: the rules do not see it
-        chain._next_enqueue = 0.0
+        chain.sealing._next_enqueue = 0.0
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             yield callbacks
 

@@ -57,7 +57,7 @@ def test_a_failed_login_notifies_the_group_and_calls_the_webhook_via_a_real_work
             "delay",
             lambda event_ids: sender.send_task(dispatch_notifications_batch.name, args=[event_ids]),
         )
-        chain._next_enqueue = 0.0  # sealed (here) on commit, then handed to the worker
+        chain.sealing._next_enqueue = 0.0  # sealed (here) on commit, then handed to the worker
         assert not Client().login(username="ana", password="wrong-password")
         event = Event.objects.get(action="login_failed")
         wait_until(

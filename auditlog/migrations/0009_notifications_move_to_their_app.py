@@ -7,7 +7,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("auditlog", "0007_event_latest_covers_action"),
+        ("auditlog", "0008_chain_queued_at"),
         ("notifications", "0001_initial"),
     ]
 
