@@ -1,7 +1,7 @@
 """``/api/v3/``: the routes authentik's clients know, plus the schema and its docs."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from auditlog.api.chain import EventChainViewSet
@@ -14,6 +14,7 @@ from notifications.api.views import (
     NotificationTransportViewSet,
     NotificationViewSet,
 )
+from project.api_docs import RedocView, redoc_script
 
 
 class Router(DefaultRouter):
@@ -35,8 +36,18 @@ router.register("reports/exports", DataExportViewSet, basename="dataexport")
 urlpatterns = [
     *router.urls,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    # Both pages run under the site's Content-Security-Policy (project/middleware.py): Swagger
+    # UI's start-up script is served as a file of its own (?script) instead of inline, and
+    # ReDoc's page and bundle are ours, without the CDN fonts and logo (project/api_docs.py).
     path(
-        "schema/swagger/", SpectacularSwaggerView.as_view(url_name="schema"), name="schema-swagger"
+        "schema/swagger/",
+        SpectacularSwaggerSplitView.as_view(url_name="schema"),
+        name="schema-swagger",
     ),
-    path("schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="schema-redoc"),
+    path(
+        "schema/redoc/",
+        RedocView.as_view(url_name="schema"),
+        name="schema-redoc",
+    ),
+    path("schema/redoc/redoc.standalone.js", redoc_script, name="schema-redoc-script"),
 ]
