@@ -79,7 +79,7 @@ class Fetched:
 
 
 def fetch(client: Client, path: str) -> Fetched:
-    response = client.get(path)
+    response: Any = client.get(path)
     body = b"".join(response.streaming_content) if response.streaming else response.content
     return Fetched(
         status=response.status_code,
