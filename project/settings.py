@@ -5,6 +5,7 @@ default that lets ``make run`` and ``make test`` work straight after cloning.
 from __future__ import annotations
 
 import importlib.util
+import os
 import secrets
 from pathlib import Path
 
@@ -305,6 +306,12 @@ EXPORT_STALL_TIMEOUT = env_duration("EXPORT_STALL_TIMEOUT", "minutes=5")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_DIR = DATA_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The file-system transport has no server, but kombu warns on every connection whose URL
+    # names no host ("No hostname was supplied"); the name means nothing to this transport.
+    if CELERY_BROKER_URL.rstrip("/") == "filesystem:":
+        CELERY_BROKER_URL = "filesystem://localhost/"
+        if "CELERY_BROKER_URL" in os.environ:  # Celery reads the variable itself, first
+            os.environ["CELERY_BROKER_URL"] = CELERY_BROKER_URL
     for _sub in ("queue", "processed", "control"):
         (CELERY_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
