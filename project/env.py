@@ -7,6 +7,7 @@ message an operator can act on.
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
 
 from django.core.exceptions import ImproperlyConfigured
@@ -59,3 +60,18 @@ def env_duration(name: str, default: str) -> timedelta:
         return parse_duration(raw)
     except DurationFormatError as exc:
         raise ImproperlyConfigured(f"{name}: {exc}") from None
+
+
+def load_settings_or_exit(status: int = 1) -> None:
+    """Load the settings now. A bad value ends the program with its one readable line on
+    stderr and ``status``, instead of the traceback Django or Celery would print around it.
+
+    Every entry point calls it first: manage.py, the WSGI and ASGI applications and the Celery
+    app."""
+    from django.conf import settings
+
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 - touching one setting imports them all
+    except ImproperlyConfigured as exc:
+        sys.stderr.write(f"Configuration error: {exc}\n")
+        raise SystemExit(status) from None
