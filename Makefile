@@ -9,13 +9,20 @@ PORT ?= 8000
 .PHONY: help run test check lint format bench screenshots fuzz load lock assets install clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -v host=$(HOST) -v port=$(PORT) 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / { \
+		gsub(/\$$\(HOST\)/, host, $$2); gsub(/\$$\(PORT\)/, port, $$2); \
+		printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  (HOST=... PORT=... change where make run listens; PYTEST_ARGS=... pass options to pytest)"
 
 $(VENV)/.installed: requirements/dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
+	@echo "Installing the Python dependencies into $(VENV) (about a minute, once)..."
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet --require-hashes -r requirements/dev.txt
+	@# On a terminal pip shows its own progress (what it fetches, its progress bars); elsewhere
+	@# (CI, logs) it prints only problems, so the output stays short.
+	@set -e; if [ -t 1 ]; then output=--progress-bar=on; else output=--quiet; fi; \
+		$(VENV)/bin/pip install $$output --upgrade pip; \
+		$(VENV)/bin/pip install $$output --require-hashes -r requirements/dev.txt
 	@touch $@
 
 install: $(VENV)/.installed ## Create .venv with the locked dependencies
@@ -31,7 +38,7 @@ assets: node_modules/.installed ## Install the front-end libraries (npm, locked)
 
 run: install assets ## Start web (http://$(HOST):$(PORT)), worker and scheduler on embedded defaults
 	$(PY) manage.py bootstrap
-	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho --procfile Procfile start
+	HOST=$(HOST) PORT=$(PORT) $(PY) -m project.runner start --procfile Procfile
 
 test: install assets ## Run the test suite (SQLite, or DATABASE_URL=postgres://...)
 	$(PY) -m pytest $(PYTEST_ARGS)
