@@ -197,6 +197,10 @@ MATRIX = [
     # The schema and its docs.
     Visit("GET", "/api/v3/schema/", (DENIED, 200, 200, 200)),
     Visit("GET", "/api/v3/schema/swagger/", (DENIED, 200, 200, 200)),
+    Visit("GET", "/api/v3/schema/swagger/?script", (DENIED, 200, 200, 200)),
+    Visit("GET", "/api/v3/schema/redoc/", (DENIED, 200, 200, 200)),
+    # ReDoc's library itself, like any static file.
+    Visit("GET", "/api/v3/schema/redoc/redoc.standalone.js", (200, 200, 200, 200)),
 ]
 
 
