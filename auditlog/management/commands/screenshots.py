@@ -140,6 +140,7 @@ def capture(browser: Any, base_url: str, folder: Path, username: str, password: 
         page.goto(base_url + path)
         if wait_for:
             page.wait_for_selector(wait_for, timeout=15000)
+        wait_until_drawn(page)
         shot(name)
 
     page.goto(base_url + "/login/")
@@ -148,9 +149,9 @@ def capture(browser: Any, base_url: str, folder: Path, username: str, password: 
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url(base_url + "/")
-    page.wait_for_selector("[data-event-map][data-ready]", timeout=15000)
+    wait_until_drawn(page)
     shot("02-overview")
-    visit("/events/", "03-event-log", "[data-event-map][data-ready]")
+    visit("/events/", "03-event-log")
     page.click(".event-row .expand")
     page.wait_for_selector(".detail-row .event-info")
     shot("04-event-log-expanded-row")
@@ -163,11 +164,7 @@ def capture(browser: Any, base_url: str, folder: Path, username: str, password: 
         "06-malformed-search",
         "[data-search-error]",
     )
-    visit(
-        "/events/?search=context.geo.country%20%3D%20%22Germany%22",
-        "07-search-results",
-        "[data-event-map][data-ready]",
-    )
+    visit("/events/?search=context.geo.country%20%3D%20%22Germany%22", "07-search-results")
 
     def first_pk(path: str, **params: str) -> Any:
         # The browser's session cookie also authenticates these API calls.
@@ -198,6 +195,28 @@ def capture(browser: Any, base_url: str, folder: Path, username: str, password: 
     for path, name in EXTRA_PAGES:
         visit(path, name)
     return sorted(set(saved))
+
+
+# What a page draws by script after it loads; each sets data-ready once drawn, or shows its
+# error in a .map-message box instead.
+DRAWN_BY_SCRIPT = ("[data-volume-chart]", "[data-event-map]")
+FAILED_TO_DRAW = ".map-message"
+ALL_READY = """([selector, expected]) =>
+    document.querySelectorAll(selector + "[data-ready]").length === expected"""
+
+
+def wait_until_drawn(page: Any, timeout: float = 15000) -> None:
+    """Return once the page's charts and map are drawn and its network is quiet; a chart that
+    failed (replaced by its error message) or never finished raises instead, so no screenshot
+    is saved with an empty chart."""
+    for selector in DRAWN_BY_SCRIPT:
+        expected = page.locator(selector).count()
+        if expected:
+            page.wait_for_function(ALL_READY, arg=[selector, expected], timeout=timeout)
+    page.wait_for_load_state("networkidle", timeout=timeout)
+    failed = page.locator(FAILED_TO_DRAW)
+    if failed.count():
+        raise CommandError(f"{page.url} could not draw: {failed.first.inner_text()}")
 
 
 # Further pages, captured as they are.
