@@ -143,3 +143,18 @@ def test_ctrl_c_stops_make_run_cleanly_and_quietly(make_run: Terminal) -> None:
     for line in NOISE:
         assert line not in make_run.text, f"{line!r} in:\n{output}"
     assert not web_answers(port)
+
+
+def test_make_help_names_the_real_address() -> None:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    result = subprocess.run(
+        ["make", "help", "HOST=0.0.0.0", "PORT=9001"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "http://0.0.0.0:9001" in result.stdout
+    assert "$(" not in result.stdout
