@@ -1,9 +1,10 @@
 """Data exports: requesting one, and building its file in the background.
 
-The file is built from the very list the requester would get from the API: the list endpoint's
-viewset is instantiated with the stored query parameters and the requester as user, and its own
-permission check, queryset and filter backends (search, filters, ordering) are run. Nothing
-about filtering is re-implemented here.
+The file is built from the very list the requester would get from the API: the model's listing
+(``auditlog.listing`` / ``directory.listing``, which the list endpoint filters through too)
+selects the rows for the stored query parameters, as the requester, after checking that the
+requester may still read the list. Nothing about filtering is re-implemented here, and nothing
+here depends on the API's views or serializers.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from functools import partial
 from typing import IO, Any
@@ -24,21 +25,18 @@ from django.core.files import File
 from django.core.files.storage import Storage
 from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Q
-from django.http import HttpRequest, QueryDict
+from django.http import QueryDict
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from django.utils.text import capfirst
 from djangoql.exceptions import DjangoQLError
 from kombu.exceptions import OperationalError as BrokerError
-from rest_framework.exceptions import APIException
-from rest_framework.exceptions import ValidationError as DRFValidationError
-from rest_framework.request import Request
-from rest_framework.viewsets import GenericViewSet
 
+from auditlog.listing import ListingError, ListingRefused, as_query_dict, events_for_listing
 from auditlog.models import EventAction
 from auditlog.sanitize import model_to_dict
 from auditlog.search import SearchError
 from auditlog.services import record_event
+from directory.listing import users_for_listing
 from directory.models import User
 from exports.models import DataExport, ExportFormat, ExportStatus
 from exports.writers import LAYOUTS, write_csv, write_jsonl
@@ -46,10 +44,11 @@ from notifications.models import Notification, NotificationSeverity
 
 logger = logging.getLogger(__name__)
 
-# The list endpoint whose queryset, permissions and filters an export of each model reuses.
-LIST_VIEWSETS = {
-    "auditlog.event": "auditlog.api.views.EventViewSet",
-    "directory.user": "directory.api.views.UserViewSet",
+# The listing (rows, search, filters, ordering) that an export of each model reads, the same
+# one the model's list endpoint reads.
+LISTINGS: dict[str, Callable[..., models.QuerySet[Any]]] = {
+    "auditlog.event": events_for_listing,
+    "directory.user": users_for_listing,
 }
 # Query parameters that are the export's own, not the list's.
 OWN_PARAMETERS = ("format",)
@@ -273,12 +272,8 @@ def reap_stalled_exports() -> int:
 
 def _write_file(export: DataExport) -> tuple[str, int]:
     """Write the rows to a temporary file, then store it; return its name and row count."""
-    view, request = _list_view(export, _requester(export))
-    try:
-        queryset = view.filter_queryset(view.get_queryset())
-    except (DRFValidationError, SearchError, DjangoQLError) as exc:
-        raise ExportRefused(f"The export's filters are no longer valid: {_detail(exc)}") from None
-    layout = LAYOUTS[_label(export)](request, connection.vendor)
+    queryset = _rows(export, _requester(export))
+    layout = LAYOUTS[_label(export)](as_query_dict(export.query_params), connection.vendor)
     handle, path = tempfile.mkstemp(prefix="export-", suffix=f".{export.format}")
     try:
         with open(handle, "w", encoding="utf-8", newline="") as stream, _consistent_read():
@@ -413,43 +408,22 @@ def _requester(export: DataExport) -> User:
     return user
 
 
-def _list_view(export: DataExport, user: User) -> tuple[GenericViewSet, Request]:
-    """The model's list viewset, set up as if ``user`` had requested the list with the stored
-    query parameters, after its own permission check."""
-    viewset_class = import_string(LIST_VIEWSETS[_label(export)])
-    view: GenericViewSet = viewset_class()
-    view.action_map = {"get": "list"}
-    view.authentication_classes = []  # the user is given, not authenticated
-    view.args, view.kwargs = (), {}
-    view.format_kwarg = None
-    request = view.initialize_request(_http_request(export.query_params))
-    request.user = user
-    view.request = request
+def _rows(export: DataExport, user: User) -> models.QuerySet[Any]:
+    """The rows of the export: the model's list for ``user`` and the stored parameters."""
+    select = LISTINGS[_label(export)]
     try:
-        view.check_permissions(request)
-    except APIException:
+        return select(user=user, params=export.query_params)
+    except ListingRefused:
         raise ExportRefused(
             f"{user.username} may no longer view {_plural(export).lower()}."
         ) from None
-    return view, request
-
-
-def _http_request(query_params: Mapping[str, Any]) -> HttpRequest:
-    request = HttpRequest()
-    request.method = "GET"
-    request.META = {"SERVER_NAME": "localhost", "SERVER_PORT": "80", "REMOTE_ADDR": "127.0.0.1"}
-    query = QueryDict(mutable=True)
-    for key, value in query_params.items():
-        values = value if isinstance(value, list) else [value]
-        query.setlist(key, [str(item) for item in values])
-    query._mutable = False
-    request.GET = query
-    return request
+    except (ListingError, SearchError, DjangoQLError) as exc:
+        raise ExportRefused(f"The export's filters are no longer valid: {exc}") from None
 
 
 def _label(export: DataExport) -> str:
     label = f"{export.content_type.app_label}.{export.content_type.model}"
-    if label not in LIST_VIEWSETS:
+    if label not in LISTINGS:
         raise ExportRefused(f"{label} cannot be exported.")
     return label
 
@@ -457,17 +431,3 @@ def _label(export: DataExport) -> str:
 def _plural(export: DataExport) -> str:
     model = export.content_type.model_class()
     return str(model._meta.verbose_name_plural) if model else export.content_type.model
-
-
-def _detail(exc: Exception) -> str:
-    if isinstance(exc, DRFValidationError):
-        return _flatten(exc.detail)
-    return str(exc)
-
-
-def _flatten(detail: Any) -> str:
-    if isinstance(detail, dict):
-        return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
-    if isinstance(detail, list):
-        return " ".join(_flatten(item) for item in detail)
-    return str(detail)

@@ -1,18 +1,18 @@
 """CSV and JSON Lines files of the event and user lists, written fast.
 
 Running a DRF serializer per row is far too slow for millions of rows, so the rows are read
-with ``values_list`` from a server-side cursor and formatted here. The columns still come from
-the serializers: the CSV has the fields and labels of ``EventExportSerializer`` /
-``UserExportSerializer``, a JSONL line the fields of ``EventSerializer`` / ``UserSerializer``
-(the list API's shape). Every serializer field needs a formatter below, else the export refuses
-to start, so a field added to the API cannot silently go missing from (or appear wrongly in)
-the files.
+with ``values_list`` from a server-side cursor and formatted here. The columns come from the
+representation modules the API serializers are built from too: the CSV has the columns and
+labels of ``EVENT_CSV_COLUMNS`` / ``USER_CSV_COLUMNS``, a JSONL line the fields of
+``EVENT_FIELDS`` / ``USER_FIELDS`` (the list API's shape). Every field needs a formatter below,
+else the export refuses to start, so a field added to the API cannot silently go missing from
+(or appear wrongly in) the files.
 
 Formatting follows the API: datetimes as DRF prints them (ISO 8601, ``Z`` for UTC), UUIDs
 with dashes, JSON objects as JSON text (``{}`` for none). CSV cells are all quoted; ``None`` is
 an empty cell, booleans are ``true``/``false``, and a text cell that a spreadsheet would run as
-a formula gets a leading apostrophe. Only serializer fields are read, so password hashes and
-token keys cannot reach a file.
+a formula gets a leading apostrophe. Only those fields are read, so password hashes and token
+keys cannot reach a file.
 
 Two ways to format, with the same result: Python formats the values of each row (any
 database), or, for events on PostgreSQL in UTC, SQL expressions make each CSV line or JSON
@@ -25,7 +25,7 @@ import codecs
 import csv
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from itertools import islice
@@ -40,16 +40,17 @@ from django.db.models import F, Func, QuerySet, TextField, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.utils import timezone
-from rest_framework import serializers
-from rest_framework.request import Request
 
-from auditlog.api.serializers import EventSerializer
-from directory.api.serializers import PartialGroupSerializer, UserSerializer, query_flag
+from auditlog.representation import EVENT_CSV_COLUMNS, EVENT_FIELDS
 from directory.models import Group, User
-from exports.api.serializers import (
-    EventExportSerializer,
-    UserExportSerializer,
+from directory.representation import (
+    USER_CSV_COLUMNS,
+    USER_FIELDS,
+    include_flag,
     join_group_names,
+    partial_group,
+    user_roles,
+    user_roles_obj,
 )
 
 Row = tuple[Any, ...]
@@ -75,7 +76,7 @@ def neutralise(text: str) -> str:
 
 
 def csv_cell(value: Any) -> str:
-    """Any serializer value as a CSV cell (constant columns, and the tests' reference)."""
+    """Any JSON value as a CSV cell (constant columns, and the tests' reference)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -224,18 +225,19 @@ class Field:
 
 
 def constant(value: Any) -> Field:
-    """A value that is the same in every row (computed once, by the serializer)."""
+    """A value that is the same in every row (computed once)."""
     return Field((), Kind(csv=csv_cell, json=compact_json), combine=lambda: value)
 
 
 class Layout:
-    """The files of one model: what is read per row and how each serializer field is written."""
+    """The files of one model: what is read per row and how each field is written, for the
+    list's query parameters ``params`` (``include_groups=false`` leaves ``groups_obj`` out)."""
 
-    csv_serializer: ClassVar[type[serializers.Serializer]]
-    json_serializer: ClassVar[type[serializers.Serializer]]
+    csv_columns: ClassVar[Mapping[str, str]]  # field name: header label
+    json_fields: ClassVar[Sequence[str]]
 
-    def __init__(self, request: Request, vendor: str) -> None:
-        self.request = request
+    def __init__(self, params: Mapping[str, Any], vendor: str) -> None:
+        self.params = params
         self.vendor = vendor
         render = datetime_text(timezone.get_current_timezone())
         self.datetime = Kind(csv=render, json=_string(render))
@@ -275,17 +277,13 @@ class Layout:
             (self.read(name),), RAW_JSON, lambda value: compact_json({} if value is None else value)
         )
 
-    def serializer(self, serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
-        return serializer_class(context={"request": self.request})
-
     # Putting it together.
     def labels(self) -> list[str]:
-        """The CSV header: the serializer's field labels."""
-        fields = self.serializer(self.csv_serializer).fields
-        return [str(field.label) for field in fields.values()]
+        """The CSV header: the columns' labels."""
+        return list(self.csv_columns.values())
 
     def renders(self, as_json: bool) -> list[tuple[str, Render]]:
-        """``(field name, render)`` in the serializer's field order."""
+        """``(field name, render)`` in the representation's field order."""
         fields = self._in_order(self.fields(as_json), as_json)
         index = self.index()
         return [(name, field.compile(index, as_json)) for name, field in fields]
@@ -306,13 +304,13 @@ class Layout:
         return queryset.values_list(JSONLine(*pairs), flat=True)
 
     def _in_order(self, fields: dict[str, Any], as_json: bool) -> list[tuple[str, Any]]:
-        """The formatters in the serializer's field order; every field needs exactly one."""
-        serializer_class = self.json_serializer if as_json else self.csv_serializer
-        names = list(self.serializer(serializer_class).fields)
+        """The formatters in the representation's field order; every field needs exactly one."""
+        names = list(self.json_fields if as_json else self.csv_columns)
         missing, extra = set(names) - set(fields), set(fields) - set(names)
         if missing or extra:
+            shape = "JSON fields" if as_json else "CSV columns"
             raise ImproperlyConfigured(
-                f"{type(self).__name__} does not match {serializer_class.__name__}: "
+                f"{type(self).__name__} does not match its {shape}: "
                 f"no formatter for {sorted(missing)}, formatters for unknown {sorted(extra)}"
             )
         return [(name, fields[name]) for name in names]
@@ -327,8 +325,8 @@ class Layout:
 
 
 class EventLayout(Layout):
-    csv_serializer = EventExportSerializer
-    json_serializer = EventSerializer
+    csv_columns = EVENT_CSV_COLUMNS
+    json_fields = EVENT_FIELDS
 
     def fields(self, as_json: bool) -> dict[str, Field]:
         fields = {
@@ -382,29 +380,29 @@ class EventLayout(Layout):
 class GroupValues:
     name: str
     pk: str  # JSON string
-    obj: str  # JSON of PartialGroupSerializer
+    obj: str  # JSON of directory.representation.partial_group
 
 
 class UserLayout(Layout):
-    csv_serializer = UserExportSerializer
-    json_serializer = UserSerializer
+    csv_columns = USER_CSV_COLUMNS
+    json_fields = USER_FIELDS
     GROUPS = "_export_groups"  # appended to each row by enrich()
 
-    def __init__(self, request: Request, vendor: str) -> None:
-        super().__init__(request, vendor)
+    def __init__(self, params: Mapping[str, Any], vendor: str) -> None:
+        super().__init__(params, vendor)
         self._groups: dict[UUID, GroupValues] = {}
 
     def fields(self, as_json: bool) -> dict[str, Field]:
-        serializer = cast(UserSerializer, self.serializer(UserSerializer))
-        nobody = cast(User, None)  # roles do not depend on the user (yet)
+        include_roles = include_flag(self.params, "include_roles")
         fields = {
             "pk": self.field("id", NUMBER),
             "username": self.field("username", TEXT),
             "name": self.field("name", TEXT),
             "is_active": self.field("is_active", BOOLEAN),
             "last_login": self.field("last_login", self.datetime),
-            "roles": constant(serializer.get_roles(nobody)),
-            "roles_obj": constant(serializer.get_roles_obj(nobody)),
+            # Roles do not depend on the user (yet).
+            "roles": constant(user_roles(None)),
+            "roles_obj": constant(user_roles_obj(None, include=include_roles)),
             "email": self.field("email", TEXT),
             "avatar": Field((self.read("name"), self.read("username")), TEXT, _avatar_of),
             "attributes": self.json_object("attributes"),
@@ -423,7 +421,7 @@ class UserLayout(Layout):
         listed = Kind(csv=str, json=str)
         fields["is_superuser"] = self.field("_is_superuser", BOOLEAN)
         fields["groups"] = Field(groups, listed, lambda gs: _json_list(g.pk for g in gs))
-        if query_flag(serializer, "include_groups"):
+        if include_flag(self.params, "include_groups"):
             fields["groups_obj"] = Field(groups, listed, lambda gs: _json_list(g.obj for g in gs))
         else:
             fields["groups_obj"] = constant(None)
@@ -451,7 +449,7 @@ class UserLayout(Layout):
             self._groups[group.pk] = GroupValues(
                 name=group.name,
                 pk=f'"{group.pk}"',
-                obj=compact_json(PartialGroupSerializer(group).data),
+                obj=compact_json(partial_group(group)),
             )
         result: dict[int, list[GroupValues]] = defaultdict(list)
         for user_id, group_id in pairs:

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from auditlog.listing import ListingError
 from auditlog.search import SearchError, search_error_body
 from project.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, is_database_unavailable
 
@@ -22,6 +23,8 @@ logger = logging.getLogger(__name__)
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, SearchError | DjangoQLError):
         return Response(search_error_body(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, ListingError):  # a list's filter (groups' attributes=) refused a value
+        return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)

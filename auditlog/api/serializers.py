@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
 from typing import Any, cast
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from auditlog.models import Event, action_problem, canonical_ip
+from auditlog.representation import EVENT_FIELDS, event_json
 from auditlog.sanitize import model_to_dict, sanitize
-
-
-def iso_datetime(value: datetime | None, tz: tzinfo | None = None) -> str | None:
-    """A datetime as DRF writes it: in the current time zone (or ``tz``), ISO 8601, ``Z`` for
-    UTC."""
-    if value is None:
-        return None
-    text = value.astimezone(tz or timezone.get_current_timezone()).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 @extend_schema_field({"type": "object", "additionalProperties": {}})
@@ -80,17 +70,7 @@ class EventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Event
-        fields = [
-            "pk",
-            "user",
-            "action",
-            "app",
-            "context",
-            "client_ip",
-            "created",
-            "expires",
-            "brand",
-        ]
+        fields = list(EVENT_FIELDS)
 
     def to_representation(self, instance: Event) -> dict[str, Any]:
         """The same JSON as DRF's field-by-field rendering (a test compares the two), built
@@ -98,18 +78,7 @@ class EventSerializer(serializers.ModelSerializer):
         fields (the export's) render field by field."""
         if type(self) is not EventSerializer:
             return super().to_representation(instance)
-        tz = timezone.get_current_timezone()
-        return {
-            "pk": str(instance.event_uuid),
-            "user": instance.user if instance.user is not None else {},
-            "action": instance.action,
-            "app": instance.app,
-            "context": instance.context if instance.context is not None else {},
-            "client_ip": instance.client_ip,
-            "created": iso_datetime(instance.created, tz),
-            "expires": iso_datetime(instance.expires, tz),
-            "brand": instance.brand if instance.brand is not None else {},
-        }
+        return cast("dict[str, Any]", event_json(instance))
 
     def validate_action(self, value: str) -> str:
         if problem := action_problem(value):

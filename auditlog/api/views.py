@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from auditlog.api.filters import (
-    EventFilter,
+    ListingFilterMixin,
     QLSearchFilter,
     StableOrderingFilter,
 )
@@ -30,8 +30,8 @@ from auditlog.api.serializers import (
     VolumeSerializer,
 )
 from auditlog.ingest import MAX_BATCH, BatchError, ingest_events
+from auditlog.listing import EVENT_LISTING
 from auditlog.models import Event, EventAction
-from auditlog.search import EventSearchSchema
 from auditlog.suggestions import event_introspection, suggest_values
 from exports.api.mixins import ExportMixin
 from project.durations import DurationFormatError, parse_duration
@@ -64,31 +64,16 @@ def _int_param(request: Request, name: str, default: int, *, minimum: int, maxim
         "and masks secrets in the JSON fields. Needs auditlog.add_event.",
     ),
 )
-class EventViewSet(ExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class EventViewSet(
+    ListingFilterMixin, ExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
+):
     """The event log. Events are append-only: they cannot be updated or deleted here."""
 
     queryset = Event.objects.all()
     serializer_class = EventSerializer
+    # Search, filters and ordering are the listing's, which the exports read too.
+    listing = EVENT_LISTING
     filter_backends = [QLSearchFilter, DjangoFilterBackend, StableOrderingFilter]
-    filterset_class = EventFilter
-    search_schema = EventSearchSchema
-    ordering = ["-created"]
-    ordering_fields = [
-        "event_uuid",
-        "user",
-        "action",
-        "app",
-        "context",
-        "client_ip",
-        "created",
-        "expires",
-        "brand",
-    ]
-    ordering_aliases = {
-        "pk": "event_uuid",
-        "username": "user__username",
-        "brand_name": "brand__name",
-    }
 
     action_permissions = {"bulk": ["auditlog.add_event"]}
 

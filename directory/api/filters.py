@@ -1,84 +1,16 @@
-"""Query parameters of the user and group lists."""
+"""Query parameters of the group and token lists (the user list's are in
+``directory.listing``)."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema_field
-from rest_framework.exceptions import ValidationError
 
-from auditlog.api.filters import IdsFilter
-from directory.models import Group, Token, TokenIntent, User, UserType
+from auditlog.listing import IdsFilter
+from directory.listing import UserFilter, filter_attributes, names_filter
+from directory.models import Group, Token, TokenIntent, User
 
-
-def filter_attributes(queryset: QuerySet[Any], value: str) -> QuerySet[Any]:
-    """``attributes={"key": value}`` → ``attributes__key=value`` for each key."""
-    try:
-        wanted = json.loads(value)
-    except ValueError:
-        raise ValidationError({"attributes": ["filter: failed to parse JSON"]}) from None
-    if not isinstance(wanted, dict):
-        raise ValidationError({"attributes": ["filter: expected a JSON object"]})
-    for key, expected in wanted.items():
-        queryset = queryset.filter(**{f"attributes__{key}": expected})
-    return queryset
-
-
-def names_filter(help_text: str, **kwargs: Any) -> django_filters.ModelMultipleChoiceFilter:
-    """A repeatable filter by name (``?groups_by_name=a&groups_by_name=b``), described as strings
-    in the schema (drf-spectacular cannot infer the type of ``to_field_name``)."""
-    described = extend_schema_field({"type": "string", "description": help_text})
-    filter_class = described(type("NamesFilter", (django_filters.ModelMultipleChoiceFilter,), {}))
-    return filter_class(help_text=help_text, **kwargs)
-
-
-class UserFilter(django_filters.FilterSet):
-    username = django_filters.CharFilter(help_text="Exact username.")
-    email = django_filters.CharFilter(help_text="Exact email address.")
-    name = django_filters.CharFilter(help_text="Exact display name.")
-    is_active = django_filters.BooleanFilter(
-        help_text="Active (true) or deactivated (false) users."
-    )
-    is_superuser = django_filters.BooleanFilter(
-        method="filter_is_superuser", help_text="Members of a superuser group."
-    )
-    uuid = django_filters.UUIDFilter(help_text="The user's UUID.")
-    path = django_filters.CharFilter(help_text="Exact path.")
-    path_startswith = django_filters.CharFilter(
-        field_name="path", lookup_expr="startswith", help_text="Path starts with."
-    )
-    type = django_filters.MultipleChoiceFilter(
-        choices=UserType.choices, help_text="User types (repeatable)."
-    )
-    groups_by_name = names_filter(
-        "Members of these groups, by name (repeatable).",
-        field_name="groups__name",
-        to_field_name="name",
-        queryset=Group.objects.all(),
-    )
-    groups_by_pk = django_filters.ModelMultipleChoiceFilter(
-        field_name="groups",
-        queryset=Group.objects.all(),
-        help_text="Members of these groups, by pk (repeatable).",
-    )
-    attributes = django_filters.CharFilter(
-        method="filter_attributes", help_text='A JSON object, e.g. {"department": "Sales"}.'
-    )
-
-    class Meta:
-        model = User
-        fields: list[str] = []
-
-    def filter_is_superuser(
-        self, queryset: QuerySet[User], name: str, value: bool
-    ) -> QuerySet[User]:
-        return queryset.filter(**{"_is_superuser": value})  # annotated by the view
-
-    def filter_attributes(self, queryset: QuerySet[User], name: str, value: str) -> QuerySet[User]:
-        return filter_attributes(queryset, value)
+__all__ = ["GroupFilter", "TokenFilter", "UserFilter"]
 
 
 class GroupFilter(django_filters.FilterSet):

@@ -12,15 +12,20 @@ from rest_framework.exceptions import PermissionDenied
 
 from auditlog.api.serializers import JSONObjectField
 from directory.models import ANONYMOUS_USERNAME, Group, Token, TokenIntent, User
+from directory.representation import (
+    PARTIAL_GROUP_FIELDS,
+    USER_FIELDS,
+    include_flag,
+    partial_group,
+    user_roles,
+    user_roles_obj,
+)
 
 
 def query_flag(serializer: serializers.Serializer, name: str) -> bool:
     """A boolean query parameter such as include_groups (default true)."""
     request = serializer.context.get("request")
-    if request is None:
-        return True
-    raw = str(request.query_params.get(name, "true")).strip().lower()
-    return raw not in ("false", "0", "no", "off")
+    return True if request is None else include_flag(request.query_params, name)
 
 
 class PartialGroupSerializer(serializers.ModelSerializer):
@@ -29,7 +34,10 @@ class PartialGroupSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Group
-        fields = ["pk", "num_pk", "name", "is_superuser", "attributes"]
+        fields = list(PARTIAL_GROUP_FIELDS)
+
+    def to_representation(self, instance: Group) -> dict[str, Any]:
+        return partial_group(instance)
 
 
 class PartialUserSerializer(serializers.ModelSerializer):
@@ -62,28 +70,7 @@ class UserSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = [
-            "pk",
-            "username",
-            "name",
-            "is_active",
-            "last_login",
-            "is_superuser",
-            "groups",
-            "groups_obj",
-            "roles",
-            "roles_obj",
-            "email",
-            "avatar",
-            "attributes",
-            "uid",
-            "path",
-            "type",
-            "uuid",
-            "password_change_date",
-            "date_joined",
-            "last_updated",
-        ]
+        fields = list(USER_FIELDS)
         read_only_fields = [
             "last_login",
             "uuid",
@@ -100,11 +87,11 @@ class UserSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
     def get_roles(self, user: User) -> list[str]:
-        return []
+        return user_roles(user)
 
     @extend_schema_field(RoleSerializer(many=True, allow_null=True))
     def get_roles_obj(self, user: User) -> list[dict[str, Any]] | None:
-        return [] if query_flag(self, "include_roles") else None
+        return user_roles_obj(user, include=query_flag(self, "include_roles"))
 
     def validate_username(self, value: str) -> str:
         if value == ANONYMOUS_USERNAME:

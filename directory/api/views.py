@@ -16,12 +16,12 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from auditlog.api.filters import QLSearchFilter, StableOrderingFilter
+from auditlog.api.filters import ListingFilterMixin, QLSearchFilter, StableOrderingFilter
 from auditlog.api.permissions import IsAuthenticated
 from auditlog.models import EventAction
 from auditlog.sanitize import model_to_dict
 from auditlog.services import record_event
-from directory.api.filters import GroupFilter, TokenFilter, UserFilter
+from directory.api.filters import GroupFilter, TokenFilter
 from directory.api.serializers import (
     GroupSerializer,
     PasswordSerializer,
@@ -30,8 +30,9 @@ from directory.api.serializers import (
     UserPkSerializer,
     UserSerializer,
 )
+from directory.listing import USER_LISTING, listed_users
 from directory.models import Group, Token, User
-from directory.search import GroupSearchSchema, UserSearchSchema
+from directory.search import GroupSearchSchema
 from exports.api.mixins import ExportMixin
 
 INCLUDE_GROUPS = OpenApiParameter(
@@ -57,34 +58,17 @@ def _ensure_may_change(
     list=extend_schema(summary="List users", parameters=[INCLUDE_GROUPS, INCLUDE_ROLES]),
     retrieve=extend_schema(summary="One user", parameters=[INCLUDE_GROUPS, INCLUDE_ROLES]),
 )
-class UserViewSet(ExportMixin, viewsets.ModelViewSet):
+class UserViewSet(ListingFilterMixin, ExportMixin, viewsets.ModelViewSet):
     """Users (the anonymous stand-in is never listed). Changes are audited with diffs."""
 
     serializer_class = UserSerializer
+    # Search, filters and ordering are the listing's, which the exports read too.
+    listing = USER_LISTING
     filter_backends = [QLSearchFilter, DjangoFilterBackend, StableOrderingFilter]
-    filterset_class = UserFilter
-    search_schema = UserSearchSchema
-    ordering = ["username"]
-    ordering_fields = [
-        "id",
-        "username",
-        "name",
-        "email",
-        "is_active",
-        "last_login",
-        "date_joined",
-        "type",
-        "path",
-    ]
-    ordering_aliases = {"pk": "id"}
     action_permissions = {"set_password": ["directory.change_user"]}
 
     def get_queryset(self) -> QuerySet[User]:
-        return (
-            User.objects.exclude_anonymous()
-            .with_superuser_flag()
-            .prefetch_related(Prefetch("groups", queryset=Group.objects.order_by("name")))
-        )
+        return listed_users()
 
     def perform_update(self, serializer: Any) -> None:
         _ensure_may_change(self.request, serializer.instance.is_superuser)

@@ -1,9 +1,8 @@
-"""JSON of data exports, and the column sets of the CSV files (as serializers, so the file
-columns follow the API's fields and labels)."""
+"""JSON of data exports, and the CSV files' columns as serializers (the columns themselves are
+``auditlog.representation`` / ``directory.representation``'s, which the writers use; these
+serializers are the field-by-field reference the tests compare the files with)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.utils.text import capfirst
@@ -11,8 +10,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from auditlog.api.serializers import EventSerializer, JSONObjectField
+from auditlog.representation import EVENT_CSV_COLUMNS
 from directory.api.serializers import PartialUserSerializer, UserSerializer
 from directory.models import User
+from directory.representation import USER_CSV_COLUMNS, join_group_names
 from exports.models import DataExport
 
 
@@ -25,12 +26,7 @@ class EventExportSerializer(EventSerializer):
     email = serializers.CharField(source="user.email", default=None, read_only=True)
 
     class Meta(EventSerializer.Meta):
-        fields = [
-            *(name for name in EventSerializer.Meta.fields if name != "user"),
-            "user_pk",
-            "username",
-            "email",
-        ]
+        fields = list(EVENT_CSV_COLUMNS)
 
 
 class UserExportSerializer(UserSerializer):
@@ -40,18 +36,10 @@ class UserExportSerializer(UserSerializer):
     groups = serializers.SerializerMethodField()  # type: ignore[assignment]
 
     class Meta(UserSerializer.Meta):
-        fields = [
-            name
-            for name in UserSerializer.Meta.fields
-            if name not in ("groups_obj", "is_superuser")
-        ]
+        fields = list(USER_CSV_COLUMNS)
 
     def get_groups(self, user: User) -> str:
         return join_group_names(group.name for group in user.groups.all())
-
-
-def join_group_names(names: Any) -> str:
-    return ", ".join(names)
 
 
 class ContentTypeSerializer(serializers.ModelSerializer):

@@ -1,0 +1,326 @@
+"""Listings: which rows a list holds, in which order, for given query parameters.
+
+One :class:`Listing` per listable model puts together its search schema (DjangoQL or plain
+text), its filters (a django-filter ``FilterSet``) and its ordering, in that order. The list API
+and the data exports both read through it (``events_for_listing`` here, ``users_for_listing``
+in ``directory.listing``), so an export of the same parameters holds the same rows in the same
+order as the list, and refuses the same bad parameters with the same messages. Nothing here
+knows about HTTP or DRF: the API turns :class:`ListingError` into a 400, the export into the
+reason it failed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any, Generic, TypeVar
+
+import django_filters
+from django import forms
+from django.db import models
+from django.db.models import Q, QuerySet
+from django.http import QueryDict
+
+from auditlog.models import Event, EventAction
+from auditlog.search import EventSearchSchema, SearchSchema, apply_search
+
+M = TypeVar("M", bound=models.Model)
+Params = Mapping[str, str | list[str]] | QueryDict
+
+SEARCH_PARAM = "search"
+ORDERING_PARAM = "ordering"
+# The databases' integer keys are signed 64-bit: a larger number cannot match anything, and
+# handing it to the database driver fails (an overflow), so it is refused with a message.
+MIN_ID, MAX_ID = -(2**63), 2**63 - 1
+
+
+class ListingError(ValueError):
+    """Query parameters that cannot select anything: ``errors`` names each bad parameter with
+    its messages (the API answers them as a 400 body, unchanged)."""
+
+    def __init__(self, errors: Mapping[str, Sequence[str]]) -> None:
+        self.errors = {key: list(messages) for key, messages in errors.items()}
+        super().__init__(describe(self.errors))
+
+
+class ListingRefused(Exception):
+    """The user may not read this list at all."""
+
+
+def describe(errors: Mapping[str, Sequence[str]]) -> str:
+    """``errors`` as one line: ``client_ip: '1' is not a valid IP address.``."""
+    return "; ".join(f"{key}: {' '.join(messages)}" for key, messages in errors.items())
+
+
+# --- Ordering -------------------------------------------------------------------------------
+
+
+class OrderingError(ValueError):
+    pass
+
+
+def resolve_ordering(
+    raw: str | None,
+    *,
+    allowed: set[str],
+    aliases: dict[str, str],
+    default: list[str],
+    pk: str,
+) -> list[str]:
+    """``ordering=-created,action`` to ORM terms, with the pk as the last tie-breaker, so every
+    page of a listing is stable. Unknown terms raise :class:`OrderingError`."""
+    allowed = allowed | set(aliases)
+    if raw:
+        terms = [term.strip() for term in raw.split(",") if term.strip()]
+        unknown = [term for term in terms if term.lstrip("-") not in allowed]
+        if unknown:
+            choices = ", ".join(sorted(allowed))
+            raise OrderingError(f"Cannot order by {', '.join(unknown)}; use one of {choices}.")
+        ordering = [_alias(term, aliases) for term in terms]
+    else:
+        ordering = list(default)
+    if not any(term.lstrip("-") in (pk, "pk") for term in ordering):
+        descending = bool(ordering) and ordering[0].startswith("-")
+        ordering.append(f"-{pk}" if descending else pk)
+    return ordering
+
+
+def _alias(term: str, aliases: dict[str, str]) -> str:
+    prefix = "-" if term.startswith("-") else ""
+    name = term.lstrip("-")
+    return prefix + aliases.get(name, name)
+
+
+# --- The listing ----------------------------------------------------------------------------
+
+
+def as_query_dict(params: Params) -> QueryDict:
+    """Stored parameters (one value, or a list for a repeated key) as a request's query."""
+    if isinstance(params, QueryDict):
+        return params
+    query = QueryDict(mutable=True)
+    for key, value in params.items():
+        values = value if isinstance(value, list) else [value]
+        query.setlist(key, [str(item) for item in values])
+    query._mutable = False
+    return query
+
+
+@dataclass(frozen=True)
+class Listing(Generic[M]):
+    """How one model is listed: the rows a reader may list, then search, filters and ordering
+    applied to them from query parameters."""
+
+    rows: Callable[[], QuerySet[M]]
+    view_permission: str
+    plural: str
+    filterset: type[django_filters.FilterSet] | None = None
+    search_schema: type[SearchSchema] | None = None
+    ordering: tuple[str, ...] = ()
+    ordering_fields: tuple[str, ...] = ()
+    ordering_aliases: Mapping[str, str] = field(default_factory=dict)
+
+    def for_user(self, *, user: Any, params: Params) -> QuerySet[M]:
+        """What ``user`` gets from the list for ``params``. Raises :class:`ListingRefused`
+        when the user may not read the list, :class:`ListingError` for bad parameters and
+        ``auditlog.search.SearchError`` / ``DjangoQLError`` for a bad search."""
+        if user is None or not user.is_authenticated or not user.has_perm(self.view_permission):
+            raise ListingRefused(f"You may not view {self.plural}.")
+        return self.apply(self.rows(), params)
+
+    def apply(self, queryset: QuerySet[M], params: Params) -> QuerySet[M]:
+        """Search, then filter, then order ``queryset`` by ``params`` (the list API's steps,
+        in its order)."""
+        query = as_query_dict(params)
+        return self.order(self.filter(self.search(queryset, query), query), query)
+
+    def search(self, queryset: QuerySet[M], query: QueryDict) -> QuerySet[M]:
+        text = query.get(SEARCH_PARAM, "")
+        if not text or self.search_schema is None:
+            return queryset
+        return apply_search(queryset, text, self.search_schema)
+
+    def filter(self, queryset: QuerySet[M], query: QueryDict) -> QuerySet[M]:
+        if self.filterset is None:
+            return queryset
+        filterset = self.filterset(data=query, queryset=queryset)
+        if not filterset.is_valid():
+            raise ListingError(
+                {
+                    key: [error.message % (error.params or ()) for error in errors]
+                    for key, errors in filterset.errors.as_data().items()
+                }
+            )
+        return filterset.qs
+
+    def order(self, queryset: QuerySet[M], query: QueryDict) -> QuerySet[M]:
+        try:
+            ordering = resolve_ordering(
+                query.get(ORDERING_PARAM),
+                allowed=set(self.ordering_fields),
+                aliases=dict(self.ordering_aliases),
+                default=list(self.ordering),
+                pk=queryset.model._meta.pk.name,
+            )
+        except OrderingError as exc:
+            raise ListingError({ORDERING_PARAM: [str(exc)]}) from None
+        return queryset.order_by(*ordering) if ordering else queryset
+
+
+# --- Filter fields shared by the listings ---------------------------------------------------
+
+
+class IdFilter(django_filters.Filter):
+    """An integer key: a whole number in the database's range, else a 400 that says so."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", MIN_ID)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+class UTCDateTimeField(django_filters.fields.IsoDateTimeField):
+    def clean(self, value: Any) -> Any:
+        moment = super().clean(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("That date and time is out of range.") from None
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date and time, compared in UTC: PostgreSQL refuses offsets beyond 15:59
+    that ISO 8601 allows (``+23:45``), so the offset never reaches the database."""
+
+    field_class = UTCDateTimeField
+
+
+class IdsField(django_filters.fields.ModelMultipleChoiceField):
+    def clean(self, value: Any) -> Any:
+        for item in value or ():
+            if str(item).lstrip("-").isdecimal() and not MIN_ID <= int(item) <= MAX_ID:
+                raise forms.ValidationError(f"{item} is not a valid pk (out of range).")
+        return super().clean(value)
+
+
+class IdsFilter(django_filters.ModelMultipleChoiceFilter):
+    """Repeatable integer keys of a model; an out-of-range number is a 400, not an overflow."""
+
+    field_class = IdsField
+
+
+# --- Events ---------------------------------------------------------------------------------
+
+
+class EventFilter(django_filters.FilterSet):
+    """Query parameters of the event list (also accepted by volume/, stats/ and export/)."""
+
+    action = django_filters.CharFilter(
+        method="filter_action",
+        help_text="Action contains (model_ matches all model events).",
+    )
+    actions = django_filters.MultipleChoiceFilter(
+        field_name="action",
+        choices=EventAction.choices,
+        help_text="Exact actions (repeat the parameter).",
+    )
+    username = django_filters.CharFilter(
+        method="filter_username",
+        help_text="Events by the user, naming the user (context.username) or changing the user.",
+    )
+    client_ip = django_filters.CharFilter(
+        method="filter_client_ip", help_text="Exact client address."
+    )
+    context_model_pk = django_filters.CharFilter(
+        method="filter_model_pk", help_text="context.model.pk"
+    )
+    context_model_name = django_filters.CharFilter(
+        field_name="context__model__model_name", help_text="context.model.model_name"
+    )
+    context_model_app = django_filters.CharFilter(
+        field_name="context__model__app", help_text="context.model.app"
+    )
+    context_authorized_app = django_filters.CharFilter(
+        method="filter_authorized_app", help_text="context.authorized_application.pk"
+    )
+    context_device = django_filters.CharFilter(
+        method="filter_device", help_text="context.device.pk"
+    )
+    brand_name = django_filters.CharFilter(field_name="brand__name", help_text="brand.name")
+
+    class Meta:
+        model = Event
+        fields: list[str] = []
+
+    def filter_action(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
+        """authentik's ``action`` filter is a substring match. Known actions are a short list, so
+        the substring becomes ``IN (matching actions)``, which an index serves and the planner
+        estimates well; custom actions still match by substring."""
+        needle = value.lower()
+        known = [action for action in EventAction.values if needle in action]
+        custom = Q(action__startswith=EventAction.CUSTOM_PREFIX, action__icontains=value)
+        return queryset.filter(Q(action__in=known) | custom if known else custom)
+
+    def filter_username(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
+        return queryset.by_username(value)  # type: ignore[attr-defined]
+
+    def filter_client_ip(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
+        try:
+            address = str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ListingError({"client_ip": [f"{value!r} is not a valid IP address."]}) from None
+        return queryset.filter(client_ip=address)
+
+    def filter_model_pk(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
+        value = value.replace("-", "")
+        condition = Q(context__model__pk=value)
+        # isdecimal, not isdigit: int() reads every decimal digit, but not "¹" or "²".
+        if value.lstrip("-").isdecimal() and MIN_ID <= int(value) <= MAX_ID:
+            condition |= Q(context__model__pk=int(value))
+        return queryset.filter(condition)
+
+    def filter_authorized_app(
+        self, queryset: QuerySet[Event], name: str, value: str
+    ) -> QuerySet[Event]:
+        return queryset.filter(context__authorized_application__pk=value.replace("-", ""))
+
+    def filter_device(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
+        return queryset.filter(context__device__pk=value.replace("-", ""))
+
+
+EVENT_LISTING: Listing[Event] = Listing(
+    rows=Event.objects.all,
+    view_permission="auditlog.view_event",
+    plural="events",
+    filterset=EventFilter,
+    search_schema=EventSearchSchema,
+    ordering=("-created",),
+    ordering_fields=(
+        "event_uuid",
+        "user",
+        "action",
+        "app",
+        "context",
+        "client_ip",
+        "created",
+        "expires",
+        "brand",
+    ),
+    ordering_aliases={
+        "pk": "event_uuid",
+        "username": "user__username",
+        "brand_name": "brand__name",
+    },
+)
+
+
+def events_for_listing(*, user: Any, params: Params) -> QuerySet[Event]:
+    """The events of ``GET /api/v3/events/events/?<params>`` for ``user``, in the list's
+    order (see :meth:`Listing.for_user` for what it raises)."""
+    return EVENT_LISTING.for_user(user=user, params=params)
