@@ -15,7 +15,9 @@ from django.utils.text import capfirst
 
 # The models that can be exported ("app_label.model_name").
 SUPPORTED_MODELS = ("auditlog.event", "directory.user")
+ADD_PERMISSION = "exports.add_dataexport"
 VIEW_PERMISSION = "exports.view_dataexport"
+DELETE_PERMISSION = "exports.delete_dataexport"
 
 
 class ExportFormat(models.TextChoices):
@@ -119,7 +121,8 @@ class DataExport(models.Model):
 
     @property
     def download_url(self) -> str:
-        """The authenticated download view (there is no public URL of the file)."""
+        """The download URL (there is no public URL of the file): a browser's session and an
+        API client's Bearer token both download there, with the API's permission checks."""
         return reverse("exports:download", kwargs={"pk": self.pk})
 
     @property

@@ -8,10 +8,11 @@ from typing import Any
 from django.db import transaction
 from django.db.models.signals import post_delete
 
+from exports.files import forget_file
+from exports.models import DataExport
 
-def _delete_file(sender: Any, instance: Any, using: str, **_: Any) -> None:
-    from exports.services import forget_file
 
+def _delete_file(sender: Any, instance: DataExport, using: str, **_: Any) -> None:
     if instance.file:
         # Only once the deletion is committed: a rolled-back delete keeps its file.
         transaction.on_commit(
@@ -20,6 +21,4 @@ def _delete_file(sender: Any, instance: Any, using: str, **_: Any) -> None:
 
 
 def connect() -> None:
-    from exports.models import DataExport
-
     post_delete.connect(_delete_file, sender=DataExport, dispatch_uid="exports.delete_file")

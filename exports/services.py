@@ -22,7 +22,6 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.files import File
-from django.core.files.storage import Storage
 from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Q
 from django.http import QueryDict
@@ -38,6 +37,7 @@ from auditlog.search import SearchError
 from auditlog.services import record_event
 from directory.listing import users_for_listing
 from directory.models import User
+from exports.files import forget_file
 from exports.models import DataExport, ExportFormat, ExportStatus
 from exports.writers import LAYOUTS, write_csv, write_jsonl
 from notifications.models import Notification, NotificationSeverity
@@ -134,16 +134,6 @@ def enqueue_export(export_id: UUID) -> None:
 def delete_export(*, export: DataExport) -> None:
     """Delete the export; its stored file goes once the deletion commits."""
     export.delete()  # the post_delete receiver removes the file
-
-
-def forget_file(storage: Storage, name: str) -> None:
-    """Delete a stored file if it exists (never fails the caller)."""
-    if not name:
-        return
-    try:
-        storage.delete(name)
-    except Exception:  # a file we cannot delete must not undo the work around it
-        logger.exception("Could not delete the export file %s", name)
 
 
 # --- Building -------------------------------------------------------------------------------
@@ -336,7 +326,7 @@ def _complete(export: DataExport, attempt: int, name: str, rows: int) -> None:
             export.refresh_from_db()
             message = f"{capfirst(export.model_verbose_name)} export generated successfully"
             event = record_event(
-                EventAction.EXPORT_READY,
+                action=EventAction.EXPORT_READY,
                 app="exports",
                 user=requester,
                 context={"message": message, "export": model_to_dict(export)},

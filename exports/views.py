@@ -1,47 +1,49 @@
-"""Downloading an export's file: only through these views, with the API's permission checks
-(the files are never served as public media)."""
+"""The Data Exports page, and downloading an export's file: only through the download view,
+with the API's permission checks (the files are never served as public media)."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, render
-from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET
 
 from auditlog.web import forbidden, paginate
-from exports.api.views import ADD_PERMISSION, VIEW_PERMISSION
-from exports.models import DataExport, ExportFormat
+from exports.api.views import DataExportViewSet
+from exports.files import file_response
+from exports.models import ADD_PERMISSION, VIEW_PERMISSION, DataExport
 
 # Query parameters that say nothing about which rows an export holds.
 NOT_SHOWN = {"page", "page_size"}
 
-CONTENT_TYPES = {
-    ExportFormat.CSV: "text/csv; charset=utf-8",
-    ExportFormat.JSONL: "application/jsonl; charset=utf-8",
-}
+# The API's download action, for a request that brings an API token rather than a session.
+api_download = DataExportViewSet.as_view({"get": "download"})
 
 
-def file_response(export: DataExport) -> FileResponse:
-    """The export's file as an attachment, streamed from storage."""
-    try:
-        handle = export.file.open("rb")
-    except FileNotFoundError:
-        raise Http404("The export's file is missing.") from None
-    response = FileResponse(
-        handle,
-        as_attachment=True,
-        filename=export.filename,
-        content_type=CONTENT_TYPES[ExportFormat(export.format)],
-    )
-    patch_cache_control(response, private=True, no_store=True)
-    return response
+def brings_api_token(request: HttpRequest) -> bool:
+    """Whether the request authenticates like an API client (``Authorization: Bearer ...``).
+    Other schemes (a proxy's Basic credentials a browser repeats) leave the session in charge."""
+    scheme, _, _ = request.headers.get("Authorization", "").strip().partition(" ")
+    return scheme.lower() == "bearer"
 
 
 @require_GET
+def download(request: HttpRequest, pk: str) -> HttpResponseBase:
+    """An export's ``file_url``: it downloads with the credentials that read the export.
+
+    With a Bearer token the API's download action answers (its authentication and permission
+    checks, 403 without the right to use exports, 404 for an export not visible to the user or
+    not ready), so an API client never meets the login page. Otherwise this is a page: signed
+    out, the browser is sent to sign in; signed in, 404 unless the export is visible to the
+    user, completed and not failed.
+    """
+    if brings_api_token(request):
+        return api_download(request, pk=pk)
+    return _browser_download(request, pk)
+
+
 @login_required
-def download(request: HttpRequest, pk: str) -> FileResponse:
-    """404 unless the export is visible to the user, completed and not failed."""
+def _browser_download(request: HttpRequest, pk: str) -> HttpResponse:
     export = get_object_or_404(DataExport.objects.visible_to(request.user).downloadable(), pk=pk)
     return file_response(export)
 

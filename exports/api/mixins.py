@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from exports.api.serializers import DataExportSerializer
-from exports.models import ExportFormat
+from exports.models import ADD_PERMISSION, ExportFormat
 from exports.services import ExportQueueUnavailable, request_export, stored_query_params
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ else:
     _Base = object
 
 FORMAT_PARAMETER = "format"
-ADD_PERMISSION = "exports.add_dataexport"
 
 
 class _WithoutFormatOverride:

@@ -16,13 +16,16 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from auditlog.api.filters import SearchFilter, StableOrderingFilter
-from exports.api.mixins import ADD_PERMISSION
 from exports.api.serializers import DataExportSerializer
-from exports.models import VIEW_PERMISSION, DataExport, DataExportQuerySet
+from exports.files import file_response
+from exports.models import (
+    ADD_PERMISSION,
+    DELETE_PERMISSION,
+    VIEW_PERMISSION,
+    DataExport,
+    DataExportQuerySet,
+)
 from exports.services import delete_export
-from exports.views import file_response
-
-DELETE_PERMISSION = "exports.delete_dataexport"
 
 
 class UsesExports(BasePermission):

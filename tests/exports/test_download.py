@@ -8,7 +8,7 @@ from django.test import Client
 
 from auditlog.models import Event, EventAction
 from directory.models import Group, User
-from exports import services
+from exports import files
 from exports.models import DataExport, ExportStatus
 from tests.conftest import grant
 from tests.exports.conftest import EVENTS, EXPORTS, csv_rows, stored_text
@@ -101,7 +101,7 @@ def test_an_export_that_is_not_ready_cannot_be_downloaded(api_as, exporter, read
 
 
 def test_a_missing_file_is_a_404_not_a_500(exporter, ready) -> None:
-    services.forget_file(ready.file.storage, ready.file.name)
+    files.forget_file(ready.file.storage, ready.file.name)
     assert browser(exporter).get(web_url(ready)).status_code == 404
 
 
@@ -123,3 +123,89 @@ def test_the_web_download_only_answers_get(exporter, ready) -> None:
     client = Client(enforce_csrf_checks=False)
     client.force_login(exporter)
     assert client.post(web_url(ready)).status_code == 405
+
+
+# --- file_url: the credentials that read the export download its file ----------------------
+
+
+def file_url_of(client, export: DataExport) -> str:
+    detail = client.get(f"{EXPORTS}{export.pk}/")
+    assert detail.status_code == 200, detail.content
+    url = detail.json()["file_url"]
+    assert url
+    return url
+
+
+def test_an_api_client_downloads_the_file_url_with_its_bearer_token(
+    api_as, exporter, ready
+) -> None:
+    client = api_as(exporter)
+    url = file_url_of(client, ready)
+    response = client.get(url)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == f'attachment; filename="events_{ready.pk}.csv"'
+    assert "no-store" in response["Cache-Control"]
+    assert b"".join(response.streaming_content).decode() == stored_text(ready)
+
+
+def test_a_browser_downloads_the_same_file_url_with_its_session(api_as, exporter, ready) -> None:
+    url = file_url_of(api_as(exporter), ready)
+    response = browser(exporter).get(url)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).decode() == stored_text(ready)
+
+
+def test_a_jsonl_file_url_downloads_with_a_token(api_as, exporter, request_export) -> None:
+    client = api_as(exporter)
+    response = request_export(client, EVENTS, {"format": "jsonl"})
+    export = DataExport.objects.get(pk=response.json()["id"])
+    download = client.get(file_url_of(client, export))
+    assert download.status_code == 200
+    assert download["Content-Type"] == "application/jsonl; charset=utf-8"
+    assert b"".join(download.streaming_content).decode() == stored_text(export)
+
+
+def test_the_file_url_refuses_a_token_without_rights_with_a_403_not_a_login_page(
+    api_as, exporter, nobody, ready
+) -> None:
+    url = file_url_of(api_as(exporter), ready)
+    response = api_as(nobody).get(url)
+    assert response.status_code == 403
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json() == {"detail": "You do not have permission to use data exports."}
+
+
+def test_the_file_url_of_someone_elses_export_is_a_404_for_a_token(
+    api_as, exporter, nobody, ready
+) -> None:
+    url = file_url_of(api_as(exporter), ready)
+    other = grant(nobody, "exports.add_dataexport", "auditlog.view_event")
+    response = api_as(other).get(url)
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert not response.has_header("Content-Disposition")
+
+
+def test_the_file_url_refuses_an_invalid_token_without_redirecting(api_as, exporter, ready) -> None:
+    url = file_url_of(api_as(exporter), ready)
+    client = Client()
+    response = client.get(url, HTTP_AUTHORIZATION="Bearer not-a-key")
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Token invalid/expired"}
+
+
+def test_the_file_url_of_an_export_that_is_not_ready_is_a_404_for_a_token(
+    api_as, exporter, ready
+) -> None:
+    client = api_as(exporter)
+    url = file_url_of(client, ready)
+    DataExport.objects.filter(pk=ready.pk).update(status=ExportStatus.RUNNING, completed=False)
+    assert client.get(url).status_code == 404
+
+
+def test_a_browser_behind_a_basic_auth_proxy_still_downloads_with_its_session(
+    exporter, ready
+) -> None:
+    response = browser(exporter).get(web_url(ready), HTTP_AUTHORIZATION="Basic cHJveHk6cHc=")
+    assert response.status_code == 200
