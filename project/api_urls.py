@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from auditlog.api.chain import EventChainViewSet
 from auditlog.api.views import EventViewSet
 from directory.api.views import GroupViewSet, TokenViewSet, UserViewSet
+from exports.api.lists import EventExportView, UserExportView
 from exports.api.views import DataExportViewSet
 from notifications.api.views import (
     NotificationDeliveryViewSet,
@@ -34,6 +35,9 @@ router.register("core/tokens", TokenViewSet, basename="token")
 router.register("reports/exports", DataExportViewSet, basename="dataexport")
 
 urlpatterns = [
+    # Before the router: its detail routes would take "export" for a pk.
+    path("events/events/export/", EventExportView.as_view(), name="event-export"),
+    path("core/users/export/", UserExportView.as_view(), name="user-export"),
     *router.urls,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Both pages run under the site's Content-Security-Policy (project/middleware.py): Swagger

@@ -33,7 +33,6 @@ from auditlog.ingest import MAX_BATCH, BatchError, ingest_events
 from auditlog.listing import EVENT_LISTING
 from auditlog.models import Event, EventAction
 from auditlog.suggestions import event_introspection, suggest_values
-from exports.api.mixins import ExportMixin
 from project.durations import DurationFormatError, parse_duration
 
 MAX_HISTORY = timedelta(days=90)
@@ -64,9 +63,7 @@ def _int_param(request: Request, name: str, default: int, *, minimum: int, maxim
         "and masks secrets in the JSON fields. Needs auditlog.add_event.",
     ),
 )
-class EventViewSet(
-    ListingFilterMixin, ExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
-):
+class EventViewSet(ListingFilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """The event log. Events are append-only: they cannot be updated or deleted here."""
 
     queryset = Event.objects.all()

@@ -33,7 +33,6 @@ from directory.api.serializers import (
 from directory.listing import USER_LISTING, listed_users
 from directory.models import Group, Token, User
 from directory.search import GroupSearchSchema
-from exports.api.mixins import ExportMixin
 
 INCLUDE_GROUPS = OpenApiParameter(
     "include_groups", OpenApiTypes.BOOL, description="Include groups_obj (default true)."
@@ -58,7 +57,7 @@ def _ensure_may_change(
     list=extend_schema(summary="List users", parameters=[INCLUDE_GROUPS, INCLUDE_ROLES]),
     retrieve=extend_schema(summary="One user", parameters=[INCLUDE_GROUPS, INCLUDE_ROLES]),
 )
-class UserViewSet(ListingFilterMixin, ExportMixin, viewsets.ModelViewSet):
+class UserViewSet(ListingFilterMixin, viewsets.ModelViewSet):
     """Users (the anonymous stand-in is never listed). Changes are audited with diffs."""
 
     serializer_class = UserSerializer

@@ -387,7 +387,7 @@ def test_a_serializer_field_without_a_formatter_stops_the_export(monkeypatch) ->
 def test_a_filter_that_matches_nothing_gives_a_file_with_only_the_header(
     api_as, exporter, request_export
 ) -> None:
-    from exports.api.mixins import _compile
+    from exports.api.lists import _compile
 
     _compile(Event.objects.filter(pk__in=[]))  # nothing to match is no error
     export = export_of(api_as(exporter), request_export, EVENTS, {"username": "no-such-user"})
