@@ -43,7 +43,7 @@ def download(request: HttpRequest, pk: str) -> HttpResponseBase:
 
 
 @login_required
-def _browser_download(request: HttpRequest, pk: str) -> HttpResponse:
+def _browser_download(request: HttpRequest, pk: str) -> HttpResponseBase:
     export = get_object_or_404(DataExport.objects.visible_to(request.user).downloadable(), pk=pk)
     return file_response(export)
 

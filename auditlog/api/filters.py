@@ -4,7 +4,7 @@ too; the backends below stay on those views to describe the parameters in the sc
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db.models import QuerySet
 from rest_framework import filters
@@ -99,7 +99,15 @@ class StableOrderingFilter(filters.OrderingFilter):
             raise ValidationError({self.ordering_param: [str(exc)]}) from None
 
 
-class ListingFilterMixin:
+if TYPE_CHECKING:
+    from rest_framework.generics import GenericAPIView
+
+    _ListView = GenericAPIView
+else:
+    _ListView = object
+
+
+class ListingFilterMixin(_ListView):
     """For a viewset whose list is a :class:`~auditlog.listing.Listing`: its search, filters and
     ordering are the listing's, so the list and an export of the same parameters agree.
 
@@ -109,8 +117,6 @@ class ListingFilterMixin:
     """
 
     listing: ClassVar[Listing[Any]]
-    filter_backends: Any
-    request: Request
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -67,7 +67,7 @@ class QueueUnavailable(APIException):
     default_code = "queue_unavailable"
 
 
-class ListExportView(ListingFilterMixin, GenericAPIView):  # type: ignore[misc]
+class ListExportView(ListingFilterMixin, GenericAPIView):
     """``export/`` of a list: the same filters, search, ordering and permissions as the list,
     checked up front, then built in the background."""
 
