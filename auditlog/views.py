@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from auditlog.api.filters import EventFilter
 from auditlog.api.serializers import EventSerializer
+from auditlog.listing import EVENT_LISTING, ListingError
 from auditlog.models import Event, EventAction, SystemSettings
 from auditlog.presentation import diff_rows, geo_line, pretty, user_line
 from auditlog.search import EventSearchSchema, SearchError, apply_search
@@ -59,11 +59,11 @@ EVENT_PARAMS = (
 def filtered_events(request: HttpRequest) -> tuple[QuerySet[Event], SearchError | None, str | None]:
     """The events the request's filters and search select (the API's own filter set and
     search backend, so a query means the same thing here)."""
-    filterset = EventFilter(data=request.GET, queryset=Event.objects.all())
-    if not filterset.is_valid():
-        first = next(iter(filterset.errors.items()))
-        return Event.objects.none(), None, f"{first[0]}: {' '.join(first[1])}"
-    queryset = filterset.qs
+    try:
+        queryset = EVENT_LISTING.filter(Event.objects.all(), request.GET)
+    except ListingError as exc:  # a bad value, or one a filter refuses (client_ip)
+        key, messages = next(iter(exc.errors.items()))
+        return Event.objects.none(), None, f"{key}: {' '.join(messages)}"
     try:
         return apply_search(queryset, request.GET.get("search", ""), EventSearchSchema), None, None
     except SearchError as exc:

@@ -333,3 +333,15 @@ def test_the_data_exports_page_shows_only_visible_exports(auditor, nobody, admin
     assert "action = &quot;login&quot;" in html
     assert ">page<" not in html  # paging parameters are not part of what was exported
     assert str(theirs.pk) in client_for(admin_user).get("/exports/").content.decode()
+
+
+def test_a_filter_value_the_listing_refuses_is_a_message_not_a_server_error(admin_user) -> None:
+    client = client_for(admin_user)
+    page = client.get("/events/", {"client_ip": "not-an-address"})
+    assert page.status_code == 200
+    assert (
+        "client_ip: &#x27;not-an-address&#x27; is not a valid IP address." in page.content.decode()
+    )
+    points = client.get("/events/map/", {"client_ip": "not-an-address"})
+    assert points.status_code == 400
+    assert points.json() == {"detail": "client_ip: 'not-an-address' is not a valid IP address."}
