@@ -40,8 +40,13 @@ def test_a_real_worker_builds_an_export_that_the_link_downloads(
                 pk=export_id, status__in=(ExportStatus.COMPLETED, ExportStatus.FAILED)
             ).exists()
 
+        def logged() -> bool:  # the worker logs the task's end just after its commit
+            failed = DataExport.objects.filter(pk=export_id, status=ExportStatus.FAILED).exists()
+            return failed or "succeeded" in sender.log_path.read_text()
+
         try:
             wait_until(finished, timeout=60, message="the worker to build the export")
+            wait_until(logged, timeout=10, message="the worker to log the task's end")
         finally:
             log = sender.log_path.read_text()
             print(log)  # shown when the test fails
