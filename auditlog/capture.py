@@ -22,9 +22,6 @@ carries the request's user, address and brand; outside one the user is whoever
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from django.apps import apps
@@ -32,9 +29,33 @@ from django.conf import settings
 from django.db import models, router, transaction
 from django.db.models.expressions import Combinable
 from django.db.models.signals import m2m_changed, post_init, post_save, pre_delete
-from django.http import HttpRequest
 
-from auditlog.sanitize import mask_field_value, model_to_dict, sanitize
+# The context variables live in auditlog.context; they are re-exported here, where callers
+# have always found them.
+from auditlog.context import (
+    acting_user,
+    audit_ignore,
+    capture_is_ignored,
+    current_actor,
+    current_origin,
+    current_request,
+    event_origin,
+    request_context,
+)
+from auditlog.models import EventAction
+from auditlog.sanitize import mask_field_value, model_to_dict
+from auditlog.services import record_event
+
+__all__ = [
+    "acting_user",
+    "audit_ignore",
+    "capture_is_ignored",
+    "current_actor",
+    "current_origin",
+    "current_request",
+    "event_origin",
+    "request_context",
+]
 
 SNAPSHOT_ATTR = "_auditlog_snapshot"
 CAPTURE_APP = "auditlog.capture"
@@ -58,73 +79,7 @@ IGNORED_MODELS = frozenset(
     }
 )
 
-_current_request: ContextVar[HttpRequest | None] = ContextVar("auditlog_request", default=None)
-_acting_user: ContextVar[Any] = ContextVar("auditlog_acting_user", default=None)
-_ignored: ContextVar[bool] = ContextVar("auditlog_ignored", default=False)
-_origin: ContextVar[str | None] = ContextVar("auditlog_origin", default=None)
-
 _audited: set[type[models.Model]] = set()
-
-
-# --- Context managers -----------------------------------------------------------------------
-
-
-@contextmanager
-def acting_user(user: Any) -> Iterator[None]:
-    """Attribute the events recorded in this block to ``user`` (inside or outside a request)."""
-    token = _acting_user.set(user)
-    try:
-        yield
-    finally:
-        _acting_user.reset(token)
-
-
-@contextmanager
-def audit_ignore() -> Iterator[None]:
-    """Record no model-change events in this block."""
-    token = _ignored.set(True)
-    try:
-        yield
-    finally:
-        _ignored.reset(token)
-
-
-@contextmanager
-def event_origin(origin: str) -> Iterator[None]:
-    """Stamp ``origin`` on the ``user_created`` events recorded in this block."""
-    token = _origin.set(origin)
-    try:
-        yield
-    finally:
-        _origin.reset(token)
-
-
-@contextmanager
-def request_context(request: HttpRequest) -> Iterator[None]:
-    """Make ``request`` the current request (used by the audit middleware)."""
-    token = _current_request.set(request)
-    try:
-        yield
-    finally:
-        _current_request.reset(token)
-
-
-def current_request() -> HttpRequest | None:
-    return _current_request.get()
-
-
-def current_actor() -> Any:
-    return _acting_user.get()
-
-
-def capture_is_ignored() -> bool:
-    return _ignored.get()
-
-
-def current_origin() -> str:
-    if origin := _origin.get():
-        return origin
-    return "http" if current_request() is not None else "unknown"
 
 
 # --- Which models are audited ---------------------------------------------------------------
@@ -176,7 +131,7 @@ _original_save_base = models.Model.save_base
 
 
 def _transactional_save_base(self: models.Model, *args: Any, **kwargs: Any) -> Any:
-    if type(self) not in _audited or _ignored.get():
+    if type(self) not in _audited or capture_is_ignored():
         return _original_save_base(self, *args, **kwargs)
     using = kwargs.get("using") or (args[3] if len(args) > 3 else None)
     using = using or router.db_for_write(type(self), instance=self)
@@ -274,18 +229,15 @@ def _on_post_save(
         names = {_field_name_of(current, name) for name in update_fields}
         current = {**previous, **{key: value for key, value in current.items() if key in names}}
     instance.__dict__[SNAPSHOT_ATTR] = current
-    if raw or _ignored.get():
+    if raw or capture_is_ignored():
         return
-    from auditlog.models import EventAction
-    from auditlog.services import record_event
-
     context: dict[str, Any] = {"model": model_to_dict(instance)}
     if created or previous is not None:
         diff = build_diff(previous or {}, current, update_fields, created=created)
         if diff:
             context["diff"] = diff
     action = EventAction.MODEL_CREATED if created else EventAction.MODEL_UPDATED
-    record_event(action, app=CAPTURE_APP, context=context)
+    record_event(action=action, app=CAPTURE_APP, context=context)
     if sender._meta.concrete_model._meta.label == settings.AUTH_USER_MODEL:  # type: ignore[union-attr]
         _record_user_lifecycle(instance, previous, current, created=created)
 
@@ -293,12 +245,9 @@ def _on_post_save(
 def _record_user_lifecycle(
     user: Any, previous: dict[str, Any] | None, current: dict[str, Any], *, created: bool
 ) -> None:
-    from auditlog.models import EventAction
-    from auditlog.services import record_event
-
     if created:
         record_event(
-            EventAction.USER_CREATED,
+            action=EventAction.USER_CREATED,
             app=CAPTURE_APP,
             context={
                 "subject_uuid": user.uuid,
@@ -313,7 +262,7 @@ def _record_user_lifecycle(
         and previous["password"] != current.get("password")
     ):
         record_event(
-            EventAction.PASSWORD_SET,
+            action=EventAction.PASSWORD_SET,
             app=CAPTURE_APP,
             context={"subject_uuid": user.uuid},
             user=user,
@@ -321,13 +270,10 @@ def _record_user_lifecycle(
 
 
 def _on_pre_delete(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
-    if _ignored.get():
+    if capture_is_ignored():
         return
-    from auditlog.models import EventAction
-    from auditlog.services import record_event
-
     record_event(
-        EventAction.MODEL_DELETED,
+        action=EventAction.MODEL_DELETED,
         app=CAPTURE_APP,
         context={"model": model_to_dict(instance), "model_state": masked_state(snapshot(instance))},
     )
@@ -344,19 +290,17 @@ def _on_m2m_changed(
     **_: Any,
 ) -> None:
     change = _M2M_ACTIONS.get(action)
-    if change is None or _ignored.get() or type(instance) not in _audited:
+    if change is None or capture_is_ignored() or type(instance) not in _audited:
         return
     if change != "clear" and not pk_set:
         return
     relation = relation_name(instance, sender)
     if relation is None:
         return
-    from auditlog.models import EventAction
-    from auditlog.services import record_event
-
-    value: Any = True if change == "clear" else sanitize(set(pk_set or ()))
+    # The pks as a set; the redaction policy turns it into a sorted list like any other set.
+    value: Any = True if change == "clear" else set(pk_set or ())
     record_event(
-        EventAction.MODEL_UPDATED,
+        action=EventAction.MODEL_UPDATED,
         app=CAPTURE_APP,
         context={"model": model_to_dict(instance), "diff": {relation: {change: value}}},
     )

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import islice
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from auditlog.bulk import EventRow, write_events
-from auditlog.capture import audit_ignore
+from auditlog.bulk import BATCH_SIZE, EventRow
+from auditlog.context import audit_ignore
 from auditlog.enrich import city_db, city_to_dict
 from auditlog.models import EventAction, current_retention
 from auditlog.sanitize import MASK, get_user, model_to_dict
+from auditlog.services import EventItem, record_events
 from directory.models import Brand, Group, Token, TokenIntent, User, UserType
 from directory.roles import ensure_default_groups
 
@@ -152,7 +154,7 @@ def load_demo_data(
     # One generator per phase, so what exists already does not shift the events' randomness.
     directory = build_directory(random.Random(seed))
     directory.addresses = sample_addresses(random.Random(seed + 1))
-    written = write_events(
+    written = record_demo_events(
         generate_events(random.Random(seed + 2), directory, events), progress=progress
     )
     countries = {geo["country"] for _, geo in directory.addresses if geo and geo.get("country")}
@@ -162,6 +164,35 @@ def load_demo_data(
         events=written,
         countries=len(countries),
     )
+
+
+def record_demo_events(
+    rows: Iterable[EventRow], *, progress: Callable[[int], object] | None = None
+) -> int:
+    """Record ``rows`` through the recording service as an import (pk, created and expires
+    kept; a pk stored already is skipped), one transaction per batch; return how many were
+    written."""
+    written = 0
+    iterator = iter(rows)
+    while batch := list(islice(iterator, BATCH_SIZE)):
+        written += len(record_events([_as_item(row) for row in batch], keep_identity=True))
+        if progress is not None:
+            progress(len(batch))
+    return written
+
+
+def _as_item(row: EventRow) -> EventItem:
+    return {
+        "pk": row.event_uuid,
+        "user": row.user,
+        "action": row.action,
+        "app": row.app,
+        "context": row.context,
+        "client_ip": row.client_ip,
+        "created": row.created,
+        "brand": row.brand,
+        "expires": row.expires,
+    }
 
 
 def build_directory(rng: random.Random) -> DemoDirectory:

@@ -11,7 +11,9 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
 
-from auditlog.capture import request_context
+from auditlog.context import request_context
+from auditlog.models import EventAction
+from auditlog.services import record_event
 
 logger = logging.getLogger(__name__)
 
@@ -35,16 +37,18 @@ class AuditMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         if settings.DEBUG or isinstance(exception, IGNORED_EXCEPTIONS):
             return
-        from auditlog.models import Event, EventAction
-
         action = (
             EventAction.SUSPICIOUS_REQUEST
             if isinstance(exception, SuspiciousOperation)
             else EventAction.SYSTEM_EXCEPTION
         )
         try:
-            Event.new(action, "auditlog.middleware", message=str(exception)).with_exception(
-                exception
-            ).from_http(request)
+            record_event(
+                action=action,
+                app="auditlog.middleware",
+                context={"message": str(exception)},
+                exception=exception,
+                request=request,
+            )
         except Exception:  # the original exception matters more than this one
             logger.exception("Could not record %s", action)

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import ipaddress
 import logging
-import sys
-import traceback
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 import orjson
-from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count, Q
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import TruncHour
-from django.http import HttpRequest
 from django.utils import timezone
 
-from auditlog.sanitize import get_user, model_to_dict, sanitize
+from auditlog.sanitize import model_to_dict, redact_event
 from project.durations import DurationFormatError, parse_duration
 
 logger = logging.getLogger(__name__)
@@ -379,9 +373,13 @@ class Event(models.Model):
         return f"Event action={self.action} user={self.user} context={self.context}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        # Last line of defence: whatever reached the context is sanitised before it is stored.
-        self.context = sanitize(self.context) or {}
-        self.user = sanitize(self.user) or {}
+        # Last line of defence for a row saved past the recording service (which redacted
+        # it already, and says so): whatever reached the JSON is redacted before it is stored.
+        if not self.__dict__.pop("_redacted", False):
+            self.user, self.context, brand = redact_event(
+                user=self.user or {}, context=self.context or {}, brand=self.brand
+            )
+            self.brand = brand if brand is not None else self.brand
         adding = self._state.adding
         super().save(*args, **kwargs)
         if adding:
@@ -389,49 +387,6 @@ class Event(models.Model):
                 "Created Event",
                 extra={"action": self.action, "client_ip": self.client_ip, "user": self.user},
             )
-
-    # --- The builder (authentik's semantics) ---------------------------------------------------
-
-    @classmethod
-    def new(cls, action: str, app: str | None = None, **kwargs: Any) -> Event:
-        """Build (not save) an event. A plain string action becomes ``custom_<action>``; the
-        keyword arguments become the sanitised context."""
-        if not isinstance(action, EventAction):
-            action = f"{EventAction.CUSTOM_PREFIX}{action}"
-        if app is None:
-            app = _caller_app(inspect.currentframe())
-        return cls(action=str(action), app=app, context=sanitize(kwargs))
-
-    def set_user(self, user: Any) -> Event:
-        self.user = get_user(user)
-        return self
-
-    def with_exception(self, exc: BaseException) -> Event:
-        self.context.setdefault("message", str(exc))
-        self.context["exception"] = sanitize(exception_to_dict(exc))
-        return self
-
-    def from_http(self, request: HttpRequest, user: Any = None) -> Event:
-        """Fill in the request's data (path, user, client IP, brand, geo) and save."""
-        from auditlog.enrich import enrich_context
-        from auditlog.requests import client_ip, http_request_context
-
-        self.context["http_request"] = http_request_context(request)
-        brand = getattr(request, "brand", None)
-        if brand:  # a lazy object wrapping None is falsy
-            self.brand = model_to_dict(brand)
-        request_user = getattr(request, "user", None)
-        if request_user is not None:
-            self.user = get_user(request_user)
-        if user is not None:
-            self.user = get_user(user)
-        self.client_ip = client_ip(request)
-        enrich_context(self.context, self.client_ip)
-        if not self.app:
-            match = getattr(request, "resolver_match", None)
-            self.app = (match.app_name if match else "") or ""
-        self.save()
-        return self
 
     # --- Presentation ---------------------------------------------------------------------------
 
@@ -463,43 +418,6 @@ class Event(models.Model):
             EventAction.MODEL_UPDATED,
             EventAction.MODEL_DELETED,
         )
-
-
-def exception_to_dict(exc: BaseException) -> list[dict[str, Any]]:
-    """The exception chain as data: type, value and frames of each exception."""
-    chain: list[dict[str, Any]] = []
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen and len(chain) < 10:
-        seen.add(id(current))
-        frames = [
-            {"filename": frame.filename, "lineno": frame.lineno, "name": frame.name}
-            for frame in traceback.extract_tb(current.__traceback__)[-50:]
-        ]
-        chain.append(
-            {
-                "exc_type": type(current).__name__,
-                "exc_value": str(current),
-                "syntax_error": None,
-                "is_cause": current.__cause__ is not None,
-                "frames": frames,
-            }
-        )
-        current = current.__cause__ or current.__context__
-    return chain
-
-
-def _caller_app(frame: Any) -> str:
-    """The calling module's name, replaced by the closest installed app's name only when that
-    app name starts with the module name (authentik's rule)."""
-    caller = frame.f_back if frame is not None else None
-    module = caller.f_globals.get("__name__", "") if caller is not None else ""
-    module = module or sys.modules[__name__].__name__
-    app_names = [config.name for config in apps.get_app_configs()]
-    matches = difflib.get_close_matches(module, app_names, n=1)
-    if matches and matches[0].startswith(module):
-        return matches[0]
-    return module
 
 
 # --- Tamper evidence ------------------------------------------------------------------------

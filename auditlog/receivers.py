@@ -1,6 +1,6 @@
-"""Housekeeping receivers: caches that must follow the rows they cache, the hand-off of new
-events to the chain, and GDPR erasure of deleted users' events. (Notification rules subscribe
-to :data:`auditlog.feed.events_sealed` from their own app.)"""
+"""Housekeeping receivers: caches that must follow the rows they cache, and GDPR erasure of
+deleted users' events. (The recording service asks the chain for a seal after each write;
+notification rules subscribe to :data:`auditlog.feed.events_sealed` from their own app.)"""
 
 from __future__ import annotations
 
@@ -42,15 +42,12 @@ def _erase_user_events(instance: Any, **_: Any) -> None:
 
 
 def connect() -> None:
-    from auditlog.chain import sealing
-    from auditlog.models import Event, SystemSettings
+    from auditlog.models import SystemSettings
 
     post_save.connect(_forget_retention, sender=SystemSettings, dispatch_uid="auditlog.retention")
     post_delete.connect(
         _forget_retention, sender=SystemSettings, dispatch_uid="auditlog.retention_d"
     )
-    # Tamper evidence: committed events are sealed into the chain shortly after.
-    post_save.connect(sealing.on_event_saved, sender=Event, dispatch_uid="auditlog.chain")
     # GDPR: a deleted user's events go too (authentik's gdpr_cleanup).
     post_delete.connect(
         _erase_user_events, sender=settings.AUTH_USER_MODEL, dispatch_uid="auditlog.gdpr"

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 from django.conf import settings
 from django.http import HttpRequest
 
-from auditlog.sanitize import mask_string, sanitize
+from auditlog.sanitize import mask_string
 
 REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
 
@@ -57,10 +57,11 @@ def request_id(request: HttpRequest) -> str | None:
 
 
 def http_request_context(request: HttpRequest) -> dict[str, Any]:
-    """``{path, method, args, user_agent}`` (+ ``request_id``), secrets in ``args`` masked."""
+    """``{path, method, args, user_agent}`` (+ ``request_id``). Secrets in ``args`` are masked
+    by the redaction policy when the event is recorded (:func:`auditlog.services.record_event`)."""
     args = dict(parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True))
     context: dict[str, Any] = {
-        "args": sanitize(args),
+        "args": args,
         "path": mask_string(request.path),
         "method": request.method or "",
         "user_agent": mask_string(request.META.get("HTTP_USER_AGENT", "")[:1024]),

@@ -460,6 +460,19 @@ def sanitize(value: Any) -> Any:
     return None if result is DROP else result
 
 
+def redact_event(
+    *, user: Mapping[str, Any], context: Mapping[str, Any], brand: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """The redaction policy for one event's JSON: its ``user``, ``context`` and ``brand``
+    (``None``: none given) as JSON-safe copies with every secret masked. The recording service
+    applies it exactly once to every event it writes."""
+    return (
+        sanitize(user) or {},
+        sanitize(context) or {},
+        None if brand is None else sanitize(brand) or {},
+    )
+
+
 def mask_field_value(field_name: str, value: Any) -> Any:
     """Sanitise one model field value, masking it when the field's name is secret."""
     return _sanitize(value, kind=_secret_kind(field_name), depth=1)

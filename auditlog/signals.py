@@ -10,7 +10,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import Signal, receiver
 from django.http import HttpRequest
 
-from auditlog.capture import audit_ignore
+from auditlog.context import audit_ignore
 from auditlog.models import EventAction
 from auditlog.services import record_event
 
@@ -25,14 +25,16 @@ def _on_login(sender: Any, request: HttpRequest | None, user: Any, **_: Any) -> 
     context: dict[str, Any] = {}
     if request is not None and (method := getattr(request, "auth_method", None)):
         context["auth_method"] = method
-    record_event(EventAction.LOGIN, app=SIGNALS_APP, context=context, user=user, request=request)
+    record_event(
+        action=EventAction.LOGIN, app=SIGNALS_APP, context=context, user=user, request=request
+    )
 
 
 @receiver(user_logged_out, dispatch_uid="auditlog.logout")
 def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **_: Any) -> None:
     if user is None:
         return
-    record_event(EventAction.LOGOUT, app=SIGNALS_APP, user=user, request=request)
+    record_event(action=EventAction.LOGOUT, app=SIGNALS_APP, user=user, request=request)
 
 
 @receiver(user_login_failed, dispatch_uid="auditlog.login_failed")
@@ -48,7 +50,11 @@ def _on_login_failed(
     )
     user = matched or user_model.objects.anonymous()  # type: ignore[attr-defined]
     record_event(
-        EventAction.LOGIN_FAILED, app=SIGNALS_APP, context=credentials, user=user, request=request
+        action=EventAction.LOGIN_FAILED,
+        app=SIGNALS_APP,
+        context=credentials,
+        user=user,
+        request=request,
     )
 
 
@@ -59,7 +65,7 @@ def _on_login_blocked(
     user_model = get_user_model()
     matched = user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first()
     record_event(
-        EventAction.LOGIN_BLOCKED,
+        action=EventAction.LOGIN_BLOCKED,
         app=SIGNALS_APP,
         context={
             "message": "Too many failed login attempts.",

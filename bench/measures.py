@@ -22,11 +22,18 @@ from django.db import connection, connections, transaction
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from auditlog.bulk import EventRow, write_events
-from auditlog.capture import audit_ignore, request_context
-from auditlog.demo import build_directory, generate_events, load_demo_data, sample_addresses
+from auditlog.bulk import EventRow
+from auditlog.context import audit_ignore, request_context
+from auditlog.demo import (
+    build_directory,
+    generate_events,
+    load_demo_data,
+    record_demo_events,
+    sample_addresses,
+)
 from auditlog.models import ChainCheckpoint, ChainRecordKind, Event
 from auditlog.retention import delete_expired_events
+from auditlog.services import record_event
 from bench.run import REPO, Report, Row, p50_ms, rate, timed, vacuum_analyze
 from directory.brands import default_brand
 from directory.models import User
@@ -575,7 +582,7 @@ def expired_events(count: int, seed: int, *, scattered: bool = False) -> Iterato
 def measure_retention(context: Context, report: Report) -> None:
     count = context.events
     print(f"bench: loading {count:,} expired events", flush=True)
-    write_events(expired_events(count, seed=45))
+    record_demo_events(expired_events(count, seed=45))
     deleted_raw, raw_seconds, checks = raw_expiry_delete()
     ours, waits = with_writer(delete_expired_events)
     ratio = ours / raw_seconds
@@ -612,7 +619,7 @@ def measure_scattered_retention(count: int, report: Report) -> None:
     """The worst case for the chain: expired events scattered among the others, so nearly
     every one is a run of its own and retention signs and stores a prune record for each."""
     print(f"bench: loading {count:,} expired events scattered among the others", flush=True)
-    write_events(expired_events(count, seed=46, scattered=True))
+    record_demo_events(expired_events(count, seed=46, scattered=True))
     deleted_raw, raw_seconds, _ = raw_expiry_delete()
     before = ChainCheckpoint.objects.filter(kind=ChainRecordKind.PRUNE).count()
     ours, _ = with_writer(delete_expired_events)
@@ -666,8 +673,7 @@ def with_writer(function: Callable[[], object]) -> tuple[float, list[float]]:
     def writer() -> None:
         try:
             while not stop.is_set():
-                event = Event.new("bench_writer", "bench")
-                waits.append(timed(event.save))
+                waits.append(timed(lambda: record_event(action="bench_writer", app="bench")))
                 time.sleep(0.01)
         finally:
             connections.close_all()

@@ -134,7 +134,7 @@ def record_failure(delivery: NotificationDelivery, error: str) -> None:
     with notification_pipeline(), transaction.atomic():
         _finish(delivery, DeliveryStatus.FAILED, error=error)
         record_event(
-            EventAction.CONFIGURATION_ERROR,
+            action=EventAction.CONFIGURATION_ERROR,
             app=PIPELINE_APP,
             context={
                 "message": (

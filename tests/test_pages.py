@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from auditlog.models import Event, EventAction, SystemSettings
+from auditlog.services import record_event
 from directory.models import Brand, Group, Token, TokenIntent, User
 from notifications.models import Notification
 from tests.conftest import grant
@@ -220,8 +221,7 @@ def test_settings_change_the_retention_and_refuse_a_bad_one(admin_user, auditor)
     assert "is not in the correct format" in bad.content.decode()
     assert client.post("/system/settings/", {"event_retention": "weeks=3"}).status_code == 302
     assert SystemSettings.load().retention == timedelta(weeks=3)
-    event = Event.new("foo")
-    event.save()
+    event = record_event(action="foo", app="tests")
     assert abs(event.expires - event.created - timedelta(weeks=3)) < timedelta(seconds=5)
     reader = grant(auditor, "auditlog.view_systemsettings")
     assert (

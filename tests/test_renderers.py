@@ -14,6 +14,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.serializer_helpers import ReturnDict, ReturnList
 
 from auditlog.models import Event
+from auditlog.services import record_event
 from project.renderers import FastJSONRenderer
 
 DOCUMENT = {
@@ -50,7 +51,6 @@ def test_nothing_renders_as_an_empty_body() -> None:
 @pytest.mark.django_db
 def test_events_decode_their_json_exactly() -> None:
     context = {"big": 2**70, "text": "ä\u2028", "list": [1, 2.5, None, {"x": False}]}
-    event = Event.new("custom_test", "tests", **context)
-    event.save()
+    event = record_event(action="custom_test", app="tests", context=context)
     stored = Event.objects.get(pk=event.pk)
     assert stored.context == context

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from auditlog.models import Event
+from auditlog.services import record_event
 from tests.workers import redis_url_or_skip, running_worker, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -17,9 +18,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 def _expired_events(count: int) -> list[Event]:
     events = []
     for _ in range(count):
-        event = Event.new("foo")
-        event.save()
-        events.append(event)
+        events.append(record_event(action="foo", app="tests"))
     Event.objects.update(expires=timezone.now() - timedelta(minutes=1))
     return events
 

@@ -7,9 +7,10 @@ from typing import Any, cast
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from auditlog.models import Event, action_problem, canonical_ip
+from auditlog.models import Event
 from auditlog.representation import EVENT_FIELDS, event_json
-from auditlog.sanitize import model_to_dict, sanitize
+from auditlog.sanitize import model_to_dict
+from auditlog.services import ValidEvent, ingest_event, validate_event_item
 
 
 @extend_schema_field({"type": "object", "additionalProperties": {}})
@@ -80,35 +81,22 @@ class EventSerializer(serializers.ModelSerializer):
             return super().to_representation(instance)
         return cast("dict[str, Any]", event_json(instance))
 
-    def validate_action(self, value: str) -> str:
-        if problem := action_problem(value):
-            raise serializers.ValidationError(problem)
-        return value
-
-    def validate_client_ip(self, value: str | None) -> str | None:
-        if not value:
-            return None
-        try:
-            return canonical_ip(value)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from None
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        """The recording service's validation, the same as a batch's (the declared fields
+        above describe the shape for the schema)."""
+        problems, event = validate_event_item(data, refuse_unknown=False)
+        if event is None:
+            raise serializers.ValidationError(problems)
+        return dict(event)
 
     def create(self, validated_data: dict[str, Any]) -> Event:
-        """Ingest one event: the server sets pk, created and expires; the JSON is sanitised."""
+        """Ingest one event: the server sets pk, created and expires; the service redacts it."""
         request = cast("dict[str, Any]", self.context).get("request")
-        event = Event(
-            action=validated_data["action"],
-            app=validated_data["app"],
-            user=sanitize(validated_data.get("user") or {}),
-            context=sanitize(validated_data.get("context") or {}),
-            client_ip=validated_data.get("client_ip"),
+        request_brand = getattr(request, "brand", None) if request is not None else None
+        return ingest_event(
+            cast("ValidEvent", validated_data),
+            brand=model_to_dict(request_brand) if request_brand else None,
         )
-        if "brand" in validated_data:
-            event.brand = sanitize(validated_data["brand"])
-        elif request is not None and getattr(request, "brand", None):
-            event.brand = model_to_dict(request.brand)
-        event.save()
-        return event
 
 
 class BulkResultSerializer(serializers.Serializer):

@@ -66,7 +66,7 @@ from auditlog.chain.pruning import (
     remove_from_chain,
     runs_from_ends,
 )
-from auditlog.chain.sealing import enqueue_seal, on_event_saved, request_seal, seal_pending
+from auditlog.chain.sealing import enqueue_seal, request_seal, seal_pending
 from auditlog.chain.signing import (
     CheckpointRecord,
     chain_key,
@@ -106,7 +106,6 @@ __all__ = [
     "link_hash",
     "lock_chain",
     "maybe_checkpoint",
-    "on_event_saved",
     "prune_records",
     "queued_by_trigger",
     "read_checkpoint_lines",

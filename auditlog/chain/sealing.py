@@ -155,18 +155,12 @@ def _warn_if_backdated(row: Mapping[str, Any], queued_at: datetime | None) -> No
 _next_enqueue = 0.0
 
 
-def on_event_saved(sender: type[Event], created: bool, raw: bool = False, **_: Any) -> None:
-    """``post_save`` of Event: queue one seal after commit, at most once per
-    :data:`SEAL_DEBOUNCE_SECONDS` in this process (a burst of events is one task). The task
-    starts after that delay, so the events of the burst are committed by then; the
-    scheduler's run every minute seals anything this misses."""
-    if created and not raw:
-        request_seal()
-
-
 def request_seal() -> None:
     """Queue a seal once the current transaction commits, unless this process queued one in
-    the last :data:`SEAL_DEBOUNCE_SECONDS` (bulk writers may call it after a batch)."""
+    the last :data:`SEAL_DEBOUNCE_SECONDS` (a burst of events is one task). The recording
+    service asks after every write; the task starts after that delay, so the events of the
+    burst are committed by then; the scheduler's run every minute seals anything this misses
+    (events written past the application)."""
     global _next_enqueue
     now = time.monotonic()
     if now < _next_enqueue:

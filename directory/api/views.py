@@ -183,6 +183,8 @@ class TokenViewSet(viewsets.ModelViewSet):
         ):
             raise PermissionDenied("You do not have permission to view this token's key.")
         record_event(
-            EventAction.SECRET_VIEW, app="directory.api", context={"secret": model_to_dict(token)}
+            action=EventAction.SECRET_VIEW,
+            app="directory.api",
+            context={"secret": model_to_dict(token)},
         )
         return Response({"key": token.key})

@@ -14,6 +14,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from auditlog.models import Event
+from auditlog.services import record_event
 from directory.models import Token, TokenIntent, User
 
 pytestmark = pytest.mark.django_db
@@ -25,9 +26,7 @@ ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 def make_events(count: int) -> list[Event]:
     events = []
     for index in range(count):
-        event = Event.new("foo", index=index)
-        event.save()
-        events.append(event)
+        events.append(record_event(action="foo", app="tests", context={"index": index}))
     return events
 
 

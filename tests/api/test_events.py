@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from auditlog.models import Event, EventAction
-from auditlog.sanitize import MASK
+from auditlog.sanitize import MASK, get_user
 from directory.models import Brand, Group, User
 from tests.conftest import grant
 
@@ -30,7 +30,7 @@ def make(
 ) -> Event:
     event = Event(action=action, app="tests", context=context, client_ip=client_ip)
     if user is not None:
-        event.set_user(user)
+        event.user = get_user(user)
     if brand is not None:
         event.brand = brand
     event.save()

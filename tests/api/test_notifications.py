@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from auditlog.models import Event
+from auditlog.services import record_event
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -16,8 +16,7 @@ NOTIFICATIONS = "/api/v3/events/notifications/"
 
 @pytest.fixture
 def mine(admin_user) -> list[Notification]:
-    event = Event.new("export_done", message="x")
-    event.save()
+    event = record_event(action="export_done", app="tests", context={"message": "x"})
     return [
         Notification.objects.create(
             user=admin_user, body="first", event=event, hyperlink="/x/", hyperlink_label="Download"

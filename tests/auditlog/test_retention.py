@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from auditlog.models import Event
 from auditlog.retention import delete_expired_events
+from auditlog.services import record_event
 from auditlog.tasks import delete_expired_events as delete_task
 from directory.models import User
 from notifications.models import Notification
@@ -64,8 +65,7 @@ def test_a_bad_retention_fails_at_start_up_naming_the_variable() -> None:
 
 
 def _event(expires_in: timedelta) -> Event:
-    event = Event.new("foo")
-    event.save()
+    event = record_event(action="foo", app="tests")
     Event.objects.filter(pk=event.pk).update(expires=timezone.now() + expires_in)
     return event
 

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from auditlog.demo import load_demo_data
 from auditlog.models import Event, EventAction
+from auditlog.services import record_event
 from directory.models import Token, User
 from directory.services import create_api_token
 from notifications.models import Notification
@@ -137,8 +138,7 @@ def test_the_map_and_chart_show_the_demo_data(page: Any, demo: None) -> None:
 
 
 def test_clearing_notifications_from_the_drawer(page: Any, admin: Any) -> None:
-    event = Event.new("export_done", message="done")
-    event.save()
+    event = record_event(action="export_done", app="tests", context={"message": "done"})
     first = Notification.objects.create(user=admin, body="First notice", event=event)
     Notification.objects.create(
         user=admin, body="Second notice", hyperlink="/events/", hyperlink_label="Download"

@@ -31,7 +31,7 @@ def chain_settings(settings: Any) -> Iterator[None]:
 
 def write(count: int, **context: Any) -> list[Event]:
     return [
-        record_event("chain_test", app="tests", context={"n": index, **context})
+        record_event(action="chain_test", app="tests", context={"n": index, **context})
         for index in range(count)
     ]
 

@@ -100,9 +100,9 @@ def test_a_busy_minute_with_slow_transactions_is_not_a_false_alarm(
     with caplog.at_level("WARNING", logger="auditlog.chain"):
         for index in range(150):
             with transaction.atomic():
-                record_event("login", app="tests", context={"i": index})
+                record_event(action="login", app="tests", context={"i": index})
                 if index % 10 == 0:
-                    record_event("logout", app="tests", context={"i": index})
+                    record_event(action="logout", app="tests", context={"i": index})
         # Events built early in transactions that took seconds (and one that took four
         # minutes) before they were inserted, and a bulk batch stamped at its start.
         slow = [

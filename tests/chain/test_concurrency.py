@@ -48,9 +48,13 @@ def test_concurrent_writers_and_sealers_lose_nothing_and_sequence_each_event_onc
                 # A business transaction with two events; the after-commit trigger (eager in
                 # tests) seals from this thread too.
                 with transaction.atomic():
-                    record_event("chain_test", app="tests", context={"w": number, "i": index})
+                    record_event(
+                        action="chain_test", app="tests", context={"w": number, "i": index}
+                    )
                     if index % 5 == 0:
-                        record_event("chain_test", app="tests", context={"w": number, "x": index})
+                        record_event(
+                            action="chain_test", app="tests", context={"w": number, "x": index}
+                        )
 
         return work
 
@@ -91,7 +95,7 @@ def test_retention_while_events_are_written_and_sealed_keeps_the_chain_verifiabl
 
     def writer() -> None:
         for index in range(30):
-            record_event("chain_test", app="tests", context={"new": index})
+            record_event(action="chain_test", app="tests", context={"new": index})
 
     def retention() -> None:
         for _ in range(3):

@@ -51,9 +51,9 @@ def under_load() -> Iterator[Callable[[], int]]:
     def post() -> None:
         with transaction.atomic():
             index = next(count)
-            record_event("chain_test", app="tests", context={"n": index})
+            record_event(action="chain_test", app="tests", context={"n": index})
             if index % 3 == 0:
-                record_event("chain_test", app="tests", context={"n": index, "second": True})
+                record_event(action="chain_test", app="tests", context={"n": index, "second": True})
 
     threads = [
         threading.Thread(target=loop(post)),

@@ -13,6 +13,7 @@ from django.test import Client
 
 from auditlog.models import Event, EventAction
 from auditlog.sanitize import get_user, model_to_dict
+from auditlog.services import record_event
 from directory.models import Group, User
 from exports import services
 from exports.models import DataExport, ExportStatus
@@ -44,9 +45,7 @@ def stored_files(media_root: Path) -> list[str]:
 
 
 def login_event(username: str = "ana") -> Event:
-    event = Event.new(EventAction.LOGIN, username=username)
-    event.save()
-    return event
+    return record_event(action=EventAction.LOGIN, app="tests", context={"username": username})
 
 
 # --- Ready ----------------------------------------------------------------------------------

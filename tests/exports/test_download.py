@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from auditlog.models import Event, EventAction
+from auditlog.models import EventAction
+from auditlog.services import record_event
 from directory.models import Group, User
 from exports import files
 from exports.models import DataExport, ExportStatus
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def ready(api_as, exporter, request_export) -> DataExport:
-    Event.new(EventAction.LOGIN, username="ana").save()
+    record_event(action=EventAction.LOGIN, app="tests", context={"username": "ana"})
     response = request_export(api_as(exporter), EVENTS, {"actions": "login"})
     export = DataExport.objects.get(pk=response.json()["id"])
     assert export.is_ready

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from auditlog.api.serializers import EventSerializer
 from auditlog.models import Event, EventAction
+from auditlog.sanitize import get_user
 from directory.api.serializers import UserSerializer
 from directory.models import Group, Token, TokenIntent, User
 from exports.api.serializers import EventExportSerializer, UserExportSerializer
@@ -67,7 +68,7 @@ USER_LABELS = [
 def make_event(action: str = EventAction.LOGIN, *, user: Any = None, **context: Any) -> Event:
     event = Event(action=action, app="tests", context=context, client_ip=context.pop("ip", None))
     if user is not None:
-        event.set_user(user)
+        event.user = get_user(user)
     event.save()
     return event
 

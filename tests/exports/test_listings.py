@@ -16,6 +16,7 @@ from auditlog.api.serializers import EventSerializer
 from auditlog.listing import ListingError, ListingRefused, describe, events_for_listing
 from auditlog.models import Event, EventAction
 from auditlog.representation import EVENT_CSV_COLUMNS, EVENT_FIELDS, event_json
+from auditlog.sanitize import get_user
 from auditlog.search import SearchError
 from directory.api.serializers import PartialGroupSerializer, UserSerializer
 from directory.listing import users_for_listing
@@ -41,7 +42,7 @@ def events(admin_user: User, nobody: User) -> list[Event]:
     ):
         event = Event(action=action, app="tests", client_ip=ip, context={"username": "mallory"})
         if user is not None:
-            event.set_user(user)
+            event.user = get_user(user)
         event.save()
         made.append(event)
     # Two share a creation time, so the tie-breaker decides their order.

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from auditlog.models import Event, EventAction
+from auditlog.models import EventAction
+from auditlog.services import record_event
 from exports.models import DataExport, ExportStatus
 from notifications.models import Notification
 from tests.conftest import grant
@@ -23,8 +24,8 @@ def test_a_real_worker_builds_an_export_that_the_link_downloads(
 ) -> None:
     broker = redis_url_or_skip()
     exporter = grant(auditor, "exports.add_dataexport")
-    Event.new(EventAction.LOGIN, username="ana").save()
-    Event.new(EventAction.LOGOUT, username="ana").save()
+    record_event(action=EventAction.LOGIN, app="tests", context={"username": "ana"})
+    record_event(action=EventAction.LOGOUT, app="tests", context={"username": "ana"})
     client = api_as(exporter)
 
     with running_worker(

@@ -14,6 +14,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from auditlog.models import Event, EventAction
+from auditlog.services import record_event
 from exports.models import DataExport, ExportStatus
 from exports.services import MAX_ATTEMPTS, _heartbeat, reap_stalled_exports
 from notifications.models import Notification, NotificationSeverity
@@ -42,7 +43,7 @@ def exporter(auditor: Any, media_root: Any) -> Any:
 
 @pytest.mark.django_db
 def test_a_silent_build_is_queued_again_and_built(exporter, django_capture_on_commit_callbacks):
-    Event.new(EventAction.LOGIN, username="ana").save()
+    record_event(action=EventAction.LOGIN, app="tests", context={"username": "ana"})
     export = running_export(exporter, attempts=1, silent_for=LONG_AGO)
     with django_capture_on_commit_callbacks(execute=True):
         assert reap_stalled_exports() == 1

@@ -14,6 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from auditlog.models import Event, EventAction
+from auditlog.services import record_event
 from exports.models import DataExport, ExportStatus
 from tests.conftest import grant
 from tests.exports.conftest import EVENTS, EXPORTS, celery_sends_to, csv_rows, export_url
@@ -48,7 +49,7 @@ def test_a_worker_killed_mid_build_never_serves_a_half_file_and_the_export_is_re
     broker = redis_url_or_skip()
     exporter = grant(auditor, "exports.add_dataexport")
     for index in range(5):
-        Event.new(EventAction.LOGIN, username=f"user{index}").save()
+        record_event(action=EventAction.LOGIN, app="tests", context={"username": f"user{index}"})
     client = api_as(exporter)
     browser = Client()
     browser.force_login(exporter)

@@ -30,6 +30,7 @@ from drf_spectacular.renderers import OpenApiJsonRenderer
 from rest_framework.test import APIClient
 
 from auditlog.models import Event, EventAction
+from auditlog.services import record_event
 from directory.models import Group, User
 from directory.services import create_api_token
 from exports.models import DataExport
@@ -148,8 +149,7 @@ def _objects_to_hit(admin: User, nobody: User) -> None:
         name="fuzz rule", match='action = "custom_fuzz"', destination_group=team
     )
     rule.transports.add(transport)
-    event = Event.new("fuzz", message="fuzzing").set_user(others[0])
-    event.save()
+    event = record_event(action="fuzz", app="tests", context={"message": "fuzzing"}, user=others[0])
     for user in (admin, nobody):
         Notification.objects.create(
             user=user, severity=NotificationSeverity.NOTICE, body="fuzz", event=event
@@ -157,7 +157,7 @@ def _objects_to_hit(admin: User, nobody: User) -> None:
     for user in (admin, others[0]):
         DataExport.objects.create(requested_by=user, content_type=_event_type())
     build_export(DataExport.objects.create(requested_by=admin, content_type=_event_type()).pk)
-    Event.new(EventAction.LOGIN, username="ana").save()
+    record_event(action=EventAction.LOGIN, app="tests", context={"username": "ana"})
 
 
 def _event_type() -> ContentType:

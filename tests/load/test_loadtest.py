@@ -13,6 +13,7 @@ from django.db import connection
 
 from auditlog.management.commands.loadtest import LOAD_ACTION, Run, verify
 from auditlog.models import Event, EventAction
+from auditlog.services import record_event
 from tests.servers import free_port, running_gunicorn
 from tests.workers import database_url
 
@@ -54,10 +55,9 @@ def test_the_load_test_fails_when_requests_fail() -> None:
 
 
 def test_a_confirmed_write_missing_from_the_database_is_reported(admin_user) -> None:
-    stored, unconfirmed = Event.new("loadtest", run="r1"), Event.new("loadtest", run="r1")
-    for event in (stored, unconfirmed):
-        event.app = "loadtest"
-        event.save()
+    stored, unconfirmed = (
+        record_event(action="loadtest", app="loadtest", context={"run": "r1"}) for _ in range(2)
+    )
     lost = str(uuid.uuid4())
     run = Run(run_id="r1", base_url="", headers={}, targets=[admin_user.pk])
     run.written_events = [str(stored.pk), lost]

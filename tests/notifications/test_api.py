@@ -277,8 +277,8 @@ def test_authentiks_client_creates_a_rule_that_matches_nothing_until_given_a_mat
     assert list(rule.transports.all()) == [transport]
 
     with commit():
-        record_event("login_failed", app="tests")
-        record_event("system_exception", app="tests")
+        record_event(action="login_failed", app="tests")
+        record_event(action="system_exception", app="tests")
     assert not NotificationDelivery.objects.exists()
 
     response = admin.patch(
@@ -286,7 +286,7 @@ def test_authentiks_client_creates_a_rule_that_matches_nothing_until_given_a_mat
     )
     assert response.status_code == 200, response.content
     with commit():
-        record_event("login_failed", app="tests")
+        record_event(action="login_failed", app="tests")
     assert sorted(
         NotificationDelivery.objects.filter(rule=rule).values_list("user__username", flat=True)
     ) == ["ana", "ben"]
@@ -331,7 +331,7 @@ def test_deliveries_are_listed_read_only(admin, admin_user, make_rule, commit) -
     group.users.add(admin_user)
     rule = make_rule(destination_group=group)
     with commit():
-        event = record_event("login_failed", app="tests")
+        event = record_event(action="login_failed", app="tests")
     body = admin.get(DELIVERIES).json()
     (row,) = body["results"]
     assert row["rule"] == str(rule.pk) and row["rule_name"] == rule.name

@@ -85,8 +85,8 @@ def test_the_reverse_removes_them(defaults) -> None:
 def test_a_system_exception_alerts_the_administrators(defaults, admin_user, commit) -> None:
     bystander = User.objects.create_user("bystander")
     with commit():
-        record_event("system_exception", app="tests", context={"message": "Worker crashed"})
-        record_event("login_failed", app="tests")  # the abroad rule is only an example
+        record_event(action="system_exception", app="tests", context={"message": "Worker crashed"})
+        record_event(action="login_failed", app="tests")  # the abroad rule is only an example
     notification = Notification.objects.get()
     assert (notification.user, notification.severity, notification.body) == (
         admin_user,
@@ -101,9 +101,9 @@ def test_with_the_defaults_ordinary_events_queue_no_task(defaults, commit, monke
     monkeypatch.setattr(dispatch_notifications, "delay", queued.append)
     monkeypatch.setattr(dispatch_notifications_batch, "delay", queued.extend)
     with commit():
-        record_event("login", app="tests")
-        record_event("model_created", app="tests")
-        exception = record_event("system_exception", app="tests")
+        record_event(action="login", app="tests")
+        record_event(action="model_created", app="tests")
+        exception = record_event(action="system_exception", app="tests")
     assert queued == [str(exception.pk)]
 
 

@@ -100,7 +100,7 @@ def test_a_disabled_rule_never_fires(make_rule, security_group, commit, queued) 
     group, _ = security_group
     make_rule(destination_group=group, enabled=False)
     with commit():
-        event = record_event("login_failed", app="tests")
+        event = record_event(action="login_failed", app="tests")
     assert queued == []  # nothing is even queued while no rule is enabled
     assert dispatch_event(str(event.pk)) == []
     assert not NotificationDelivery.objects.exists()
@@ -113,7 +113,7 @@ def test_the_active_members_of_the_group_are_notified(make_rule, security_group,
     group, _ = security_group
     rule = make_rule(destination_group=group)
     with commit():
-        record_event("login_failed", app="tests", context={"username": "ana"})
+        record_event(action="login_failed", app="tests", context={"username": "ana"})
     assert _recipients(rule) == ["ana", "ben"]
     assert sorted(Notification.objects.values_list("user__username", flat=True)) == ["ana", "ben"]
 
@@ -125,8 +125,8 @@ def test_the_event_user_is_notified_when_the_rule_asks_for_it(
     dan = User.objects.create_user("dan")
     rule = make_rule(destination_group=group, destination_event_user=True)
     with commit():
-        record_event("login_failed", app="tests", user=dan)
-        record_event("login_failed", app="tests", user=ana)  # a member: notified once
+        record_event(action="login_failed", app="tests", user=dan)
+        record_event(action="login_failed", app="tests", user=ana)  # a member: notified once
     assert _recipients(rule) == ["ana", "ana", "ben", "ben", "dan"]
 
 
@@ -134,8 +134,8 @@ def test_an_inactive_or_anonymous_event_user_is_not_notified(make_rule, commit) 
     eve = User.objects.create_user("eve", is_active=False)
     rule = make_rule(destination_event_user=True)
     with commit():
-        record_event("login_failed", app="tests", user=eve)
-        record_event("login_failed", app="tests", user=User.objects.anonymous())
+        record_event(action="login_failed", app="tests", user=eve)
+        record_event(action="login_failed", app="tests", user=User.objects.anonymous())
     assert _recipients(rule) == []
 
 
@@ -145,7 +145,7 @@ def test_send_once_keeps_only_the_first_recipient(make_rule, security_group, com
     every = NotificationTransport.objects.create(name="drawer")
     rule = make_rule(destination_group=group, transports=(once, every))
     with commit():
-        record_event("login_failed", app="tests")
+        record_event(action="login_failed", app="tests")
     by_transport = {
         name: sorted(
             NotificationDelivery.objects.filter(rule=rule, transport__name=name).values_list(
@@ -163,7 +163,7 @@ def test_a_rule_without_transports_notifies_in_the_drawer(
     group, (ana, _, _) = security_group
     rule = make_rule(destination_group=group, severity="alert")
     with commit():
-        event = record_event("login_failed", app="tests", context={"message": "Ana failed"})
+        event = record_event(action="login_failed", app="tests", context={"message": "Ana failed"})
     delivery = NotificationDelivery.objects.get(rule=rule, user=ana)
     assert delivery.transport is None and delivery.mode == "local"
     assert delivery.status == DeliveryStatus.SENT
@@ -180,7 +180,7 @@ def test_dispatching_an_event_twice_queues_nothing_new(make_rule, security_group
     group, _ = security_group
     make_rule(destination_group=group)
     with commit():
-        event = record_event("login_failed", app="tests")
+        event = record_event(action="login_failed", app="tests")
     with commit():
         assert dispatch_event(str(event.pk)) == []
     assert Notification.objects.count() == 2
@@ -190,7 +190,7 @@ def test_a_rolled_back_event_notifies_nobody(make_rule, security_group, commit, 
     group, _ = security_group
     make_rule(destination_group=group)
     with commit(), pytest.raises(RuntimeError), transaction.atomic():
-        record_event("login_failed", app="tests")
+        record_event(action="login_failed", app="tests")
         raise RuntimeError("roll back")
     assert queued == []
 
@@ -208,16 +208,16 @@ def test_an_event_deleted_before_the_task_runs_is_ignored(make_rule) -> None:
 
 def test_nothing_is_queued_while_no_rule_is_enabled(make_rule, commit, queued) -> None:
     with commit():
-        record_event("login_failed", app="tests")
+        record_event(action="login_failed", app="tests")
     assert queued == []
     rule = make_rule()  # saving a rule drops the cached "no rules" answer
     with commit():
-        event = record_event("login_failed", app="tests")
+        event = record_event(action="login_failed", app="tests")
     assert queued == [str(event.pk)]
     rule.enabled = False
     rule.save()
     with commit():
-        record_event("login_failed", app="tests")
+        record_event(action="login_failed", app="tests")
     assert queued == [str(event.pk)]
 
 
@@ -242,10 +242,10 @@ def test_only_events_with_an_action_some_rule_names_are_queued(make_rule, commit
     make_rule('action = "password_set"', name="disabled", enabled=False)
     with commit():
         events = {
-            action: record_event(action, app="tests")
+            action: record_event(action=action, app="tests")
             for action in ("login_failed", "suspicious_request", "alarm", "logout", "login")
         }
-        record_event("password_set", app="tests")
+        record_event(action="password_set", app="tests")
     assert sorted(queued) == sorted(
         str(events[action].pk)
         for action in ("login_failed", "suspicious_request", "alarm", "logout")
@@ -275,7 +275,7 @@ def test_a_rule_that_does_not_name_its_actions_sees_every_event(make_rule, commi
     make_rule('action = "login_failed"', name="a")
     make_rule('context.geo.country = "FR"', name="b")
     with commit():
-        event = record_event("model_created", app="tests")
+        event = record_event(action="model_created", app="tests")
     assert queued == [str(event.pk)]
 
 
@@ -285,9 +285,9 @@ def test_a_rule_that_does_not_name_its_actions_sees_every_event(make_rule, commi
 def test_events_recorded_by_the_pipeline_are_never_dispatched(make_rule, commit, queued) -> None:
     make_rule('action = "configuration_error"')
     with commit(), notification_pipeline():
-        record_event("configuration_error", app="tests")
+        record_event(action="configuration_error", app="tests")
     with commit():
-        marked = record_event("configuration_error", app=PIPELINE_APP)
+        marked = record_event(action="configuration_error", app=PIPELINE_APP)
     assert queued == []
     # Even when handed to the dispatcher directly, the pipeline's own events match no rule.
     assert dispatch_event(str(marked.pk)) == []
@@ -313,7 +313,7 @@ def test_a_final_failure_event_does_not_trigger_its_own_notifications(
         dispatch_notifications_batch, "delay", lambda pks: (queued.extend(pks), real_delay(pks))
     )
     with commit():
-        login = record_event("login_failed", app="tests")
+        login = record_event(action="login_failed", app="tests")
     failures = Event.objects.filter(action="configuration_error", app=PIPELINE_APP)
     assert failures.count() == 2  # one per recipient
     assert queued == [str(login.pk)]

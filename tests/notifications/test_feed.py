@@ -88,8 +88,8 @@ def test_the_rules_see_an_event_once_it_is_sealed_not_when_it_is_saved(
     monkeypatch.setattr(dispatch_notifications_batch, "delay", batches.append)
     monkeypatch.setattr(dispatch_notifications, "delay", singles.append)
     with django_capture_on_commit_callbacks(execute=False):  # committed, the seal not run yet
-        events = [record_event("login_failed", app="tests") for _ in range(3)]
-        record_event("login", app="tests")  # no rule may match it: never offered
+        events = [record_event(action="login_failed", app="tests") for _ in range(3)]
+        record_event(action="login", app="tests")  # no rule may match it: never offered
     assert batches == [] and singles == []
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -50,7 +50,7 @@ def notify(make_rule, ana, commit):
             severity="warning",
         )
         with commit():
-            record_event("login_failed", app="tests", context=context, user=user)
+            record_event(action="login_failed", app="tests", context=context, user=user)
         return NotificationDelivery.objects.get(rule=rule)
 
     return run
@@ -326,7 +326,7 @@ def test_an_unreachable_mail_server_is_retried_then_recorded(
 def _leaky_event(**fields: Any) -> Event:
     """An event whose stored context holds raw secrets (written around the sanitiser, as an
     old row or a bulk import might be)."""
-    event = record_event("login_failed", app="tests", **fields)
+    event = record_event(action="login_failed", app="tests", **fields)
     Event.objects.filter(pk=event.pk).update(
         context={
             "message": f"Login with Authorization: Bearer {SECRETS[1]}",

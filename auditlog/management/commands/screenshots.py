@@ -107,7 +107,7 @@ class Command(BaseCommand):
 
 # A few things worth seeing: a changed email (diff), a notification, a token.
 SCENE = """
-from auditlog.capture import acting_user
+from auditlog.context import acting_user
 from auditlog.models import Event
 from directory.models import User
 from notifications.models import Notification

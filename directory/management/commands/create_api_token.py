@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import IntegrityError
 
-from auditlog.capture import acting_user
+from auditlog.context import acting_user
 from directory.models import Token
 from directory.services import create_api_token
 
