@@ -19,7 +19,6 @@ import inspect
 import logging
 import re
 import sys
-import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from auditlog.bulk import BATCH_SIZE, EventRow, write_events
 from auditlog.chain.sealing import request_seal
 from auditlog.context import current_actor, current_request
 from auditlog.enrich import enrich_context
+from auditlog.exceptions import exception_to_dict
 from auditlog.models import (
     ACTION_VALUES,
     Event,
@@ -473,30 +473,6 @@ def _stored_pks(pks: list[UUID], chunk: int = 1_000) -> set[UUID]:
 
 
 # --- Small helpers of the builder ---------------------------------------------------------------
-
-
-def exception_to_dict(exc: BaseException) -> list[dict[str, Any]]:
-    """The exception chain as data: type, value and frames of each exception."""
-    found: list[dict[str, Any]] = []
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen and len(found) < 10:
-        seen.add(id(current))
-        frames = [
-            {"filename": frame.filename, "lineno": frame.lineno, "name": frame.name}
-            for frame in traceback.extract_tb(current.__traceback__)[-50:]
-        ]
-        found.append(
-            {
-                "exc_type": type(current).__name__,
-                "exc_value": str(current),
-                "syntax_error": None,
-                "is_cause": current.__cause__ is not None,
-                "frames": frames,
-            }
-        )
-        current = current.__cause__ or current.__context__
-    return found
 
 
 def _caller_app(frame: Any) -> str:
