@@ -16,6 +16,7 @@ from notifications.api.views import (
     NotificationViewSet,
 )
 from project.api_docs import RedocView, redoc_script
+from sources.api.views import AuthentikSourceViewSet, webhook
 
 
 class Router(DefaultRouter):
@@ -33,11 +34,13 @@ router.register("core/users", UserViewSet, basename="user")
 router.register("core/groups", GroupViewSet, basename="group")
 router.register("core/tokens", TokenViewSet, basename="token")
 router.register("reports/exports", DataExportViewSet, basename="dataexport")
+router.register("sources/authentik", AuthentikSourceViewSet, basename="authentiksource")
 
 urlpatterns = [
     # Before the router: its detail routes would take "export" for a pk.
     path("events/events/export/", EventExportView.as_view(), name="event-export"),
     path("core/users/export/", UserExportView.as_view(), name="user-export"),
+    path("sources/authentik/<str:name>/webhook/", webhook, name="authentik-webhook"),
     *router.urls,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Both pages run under the site's Content-Security-Policy (project/middleware.py): Swagger

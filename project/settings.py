@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "auditlog",
     "notifications",
     "exports",
+    "sources",
 ]
 
 MIDDLEWARE = [
@@ -219,6 +220,12 @@ DEMO_EVENTS = env_int("DEMO_EVENTS", 20000, minimum=0)
 AUDIT_CHAIN_KEY = env_str("AUDIT_CHAIN_KEY", "")
 if AUDIT_CHAIN_KEY and len(AUDIT_CHAIN_KEY) < 32:
     raise ImproperlyConfigured("AUDIT_CHAIN_KEY: use at least 32 characters (or leave it empty).")
+# Importing from authentik (sources/): the key that encrypts the sources' API tokens (empty:
+# derived from SECRET_KEY), how far before its position each pull starts again (events
+# authentik commits late), and the HTTP timeout (seconds).
+SOURCES_SECRET_KEY = env_str("SOURCES_SECRET_KEY", "")
+SOURCES_SYNC_OVERLAP = env_duration("SOURCES_SYNC_OVERLAP", "minutes=10")
+SOURCES_HTTP_TIMEOUT = env_int("SOURCES_HTTP_TIMEOUT", 30, minimum=1)
 # A signed checkpoint after this many newly sealed events, or this much time, whichever first.
 AUDIT_CHAIN_CHECKPOINT_EVENTS = env_int("AUDIT_CHAIN_CHECKPOINT_EVENTS", 10000, minimum=1)
 AUDIT_CHAIN_CHECKPOINT_INTERVAL = env_duration("AUDIT_CHAIN_CHECKPOINT_INTERVAL", "hours=1")
@@ -351,6 +358,8 @@ CELERY_BEAT_SCHEDULE = {
     # Seals what the after-commit trigger missed (bulk writes, other processes) and
     # writes checkpoints that are due.
     "seal-events": {"task": "auditlog.tasks.seal_events", "schedule": crontab()},
+    # Follow every enabled authentik source (sources/): new events within a minute.
+    "sync-sources": {"task": "sources.tasks.sync_sources", "schedule": crontab()},
     # A full walk of the chain; a broken link notifies the administrators.
     "verify-event-chain": {
         "task": "auditlog.tasks.verify_event_chain",

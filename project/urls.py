@@ -10,6 +10,7 @@ urlpatterns = [
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(), name="logout"),
     path("exports/", include("exports.urls")),
+    path("system/sources/", include("sources.urls")),
     path("", include("directory.urls")),
     path("", include("auditlog.urls")),
     path("", include("notifications.urls")),
