@@ -30,9 +30,7 @@ class AuthentikSource(models.Model):
     name = models.CharField(
         max_length=100,
         unique=True,
-        validators=[
-            RegexValidator(NAME_PATTERN, "Lower-case letters, digits, '-' and '_' only.")
-        ],
+        validators=[RegexValidator(NAME_PATTERN, "Lower-case letters, digits, '-' and '_' only.")],
         help_text="A short name; imported events carry it in context.imported.source.",
     )
     url = models.URLField(

@@ -70,7 +70,12 @@ class Prepared:
 
 
 def create_source(
-    *, name: str, url: str, token: str, enabled: bool = True, page_size: int = 500,
+    *,
+    name: str,
+    url: str,
+    token: str,
+    enabled: bool = True,
+    page_size: int = 500,
     verify_tls: bool = True,
 ) -> tuple[AuthentikSource, str]:
     """Store a new source with its API token encrypted; return it and its webhook token,
@@ -205,7 +210,10 @@ def sync_source(
     else:
         logger.info(
             "Synced source %s: %d read, %d imported, %d skipped",
-            source.name, result.read, result.imported, result.skipped,
+            source.name,
+            result.read,
+            result.imported,
+            result.skipped,
         )
     return result
 
@@ -235,9 +243,7 @@ def _claim(source: AuthentikSource) -> bool:
     now = timezone.now()
     free = Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now)
     holder = (
-        AuthentikSource.objects.filter(pk=source.pk)
-        .values_list("sync_holder", flat=True)
-        .first()
+        AuthentikSource.objects.filter(pk=source.pk).values_list("sync_holder", flat=True).first()
     )
     if holder and _holder_is_dead(holder):
         free |= Q(sync_holder=holder)

@@ -51,7 +51,7 @@ class SourceForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        if not self.instance._state.adding:
             self.fields["token"].required = False
             self.fields["token"].help_text = "Leave empty to keep the stored token."
         self.initial.pop("token", None)

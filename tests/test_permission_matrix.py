@@ -17,6 +17,7 @@ from directory.models import Brand, Group, Token, TokenIntent, User
 from directory.services import create_api_token
 from exports.models import DataExport, ExportStatus
 from notifications.models import Notification, NotificationRule, NotificationTransport
+from sources.services import create_source
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +78,10 @@ MATRIX = [
     Visit("GET", "/system/brands/new/", (LOGIN, DENIED, DENIED, 200), api=False),
     Visit("GET", "/system/brands/{brand}/", (LOGIN, DENIED, DENIED, 200), api=False),
     Visit("GET", "/system/settings/", (LOGIN, DENIED, DENIED, 200), api=False),
+    Visit("GET", "/system/sources/", (LOGIN, DENIED, DENIED, 200), api=False),
+    Visit("GET", "/system/sources/new/", (LOGIN, DENIED, DENIED, 200), api=False),
+    Visit("GET", "/system/sources/{source}/", (LOGIN, DENIED, DENIED, 200), api=False),
+    Visit("POST", "/system/sources/{source}/delete/", (LOGIN, DENIED, DENIED, 302), api=False),
     Visit(
         "POST",
         "/system/settings/",
@@ -191,6 +196,25 @@ MATRIX = [
     Visit("GET", "/api/v3/reports/exports/{export}/", (DENIED, DENIED, DENIED, 200)),
     Visit("GET", "/api/v3/reports/exports/{export}/download/", (DENIED, DENIED, DENIED, 200)),
     Visit("DELETE", "/api/v3/reports/exports/{export}/", (DENIED, DENIED, DENIED, 204)),
+    # authentik sources (our own extension): administrators only.
+    Visit("GET", "/api/v3/sources/authentik/", (DENIED, DENIED, DENIED, 200)),
+    Visit("GET", "/api/v3/sources/authentik/{source}/", (DENIED, DENIED, DENIED, 200)),
+    Visit(
+        "POST",
+        "/api/v3/sources/authentik/",
+        (DENIED, DENIED, DENIED, 201),
+        {"name": "new-source", "url": "https://auth.example.com", "token": "t"},
+    ),
+    Visit(
+        "PATCH",
+        "/api/v3/sources/authentik/{source}/",
+        (DENIED, DENIED, DENIED, 200),
+        {"enabled": False},
+    ),
+    Visit(
+        "POST", "/api/v3/sources/authentik/{source}/webhook_token/", (DENIED, DENIED, DENIED, 200)
+    ),
+    Visit("DELETE", "/api/v3/sources/authentik/{source}/", (DENIED, DENIED, DENIED, 204)),
     # Tamper evidence.
     Visit("GET", "/api/v3/events/chain/verify/", (DENIED, DENIED, 200, 200)),
     Visit("GET", "/api/v3/events/chain/checkpoints/", (DENIED, DENIED, 200, 200)),
@@ -228,7 +252,9 @@ def objects(admin_user: User, settings: Any, tmp_path: Any) -> dict[str, str]:
     )
     export.file.save(f"events_{export.pk}.csv", ContentFile(b"Pk\n1\n"))
     brand = Brand.objects.create(domain="acme.example.com", name="Acme")
+    source, _ = create_source(name="matrix-source", url="https://auth.example.com", token="t")
     return {
+        "source": str(source.pk),
         "ana": str(ana.pk),
         "group": str(group.pk),
         "event": str(event.pk),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.validators import URLValidator
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -31,6 +32,11 @@ WEBHOOK_HEADER = "X-Webhook-Token"
 
 class AuthentikSourceSerializer(serializers.ModelSerializer):
     pk = serializers.UUIDField(source="uuid", read_only=True)
+    url = serializers.URLField(
+        max_length=500,
+        validators=[URLValidator(schemes=["http", "https"], message="Enter an http(s) URL.")],
+        help_text="The authentik instance, e.g. https://auth.example.com",
+    )
     token = serializers.CharField(
         write_only=True,
         max_length=4096,
@@ -153,7 +159,9 @@ class AuthentikSourceViewSet(viewsets.ModelViewSet):
         summary="A new webhook token",
         description="The old one stops working; the new one is answered this once.",
         request=None,
-        responses={200: inline_serializer("WebhookToken", {"webhook_token": serializers.CharField()})},
+        responses={
+            200: inline_serializer("WebhookToken", {"webhook_token": serializers.CharField()})
+        },
     )
     @action(detail=True, methods=["post"])
     def webhook_token(self, request: Request, pk: str | None = None) -> Response:
@@ -202,4 +210,6 @@ def webhook(request: HttpRequest, name: str) -> JsonResponse:
         return _refuse(400, str(exc))
     except EventsRejected as exc:
         return _refuse(400, f"The event is not valid: {exc.errors}")
-    return JsonResponse({"stored": stored, "already_stored": already}, status=201 if stored else 200)
+    return JsonResponse(
+        {"stored": stored, "already_stored": already}, status=201 if stored else 200
+    )

@@ -33,12 +33,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def imported_pks(name: str = "upstream") -> set[UUID]:
-    return set(
-        Event.objects.filter(context__imported__source=name).values_list("pk", flat=True)
-    )
+    return set(Event.objects.filter(context__imported__source=name).values_list("pk", flat=True))
 
 
-def source_for(upstream: Upstream, *, token: str | None = None, page_size: int = 25) -> AuthentikSource:
+def source_for(
+    upstream: Upstream, *, token: str | None = None, page_size: int = 25
+) -> AuthentikSource:
     source, _ = create_source(
         name="upstream", url=upstream.url, token=token or upstream.key, page_size=page_size
     )
@@ -76,7 +76,11 @@ def test_a_backfill_imports_every_event_once_with_its_identity(loaded: Upstream)
     assert one.brand["name"] == "Acme" and one.client_ip == "192.0.2.8"
     assert one.context["auth_method"] == "password"  # readable, not over-masked
     assert one.context["password"] == "********************"  # the redaction policy
-    assert one.context["imported"] == {"source": "upstream", "source_pk": str(one.pk), "via": "pull"}
+    assert one.context["imported"] == {
+        "source": "upstream",
+        "source_pk": str(one.pk),
+        "via": "pull",
+    }
     upstream_created = {e.pk: e.created for e in Event.objects.filter(context__n=7)}
     assert upstream_created[one.pk] < timezone.now() - timedelta(minutes=30)
 

@@ -25,14 +25,15 @@ class Command(BaseCommand):
             "--page-size", type=int, default=None, help="events per request (1-1000)"
         )
 
-    def handle(self, *args: Any, name: str, full: bool, page_size: int | None, **options: Any) -> None:
+    def handle(
+        self, *args: Any, name: str, full: bool, page_size: int | None, **options: Any
+    ) -> None:
         source = AuthentikSource.objects.filter(name=name).first()
         if source is None:
             known = ", ".join(AuthentikSource.objects.values_list("name", flat=True)) or "none"
             raise CommandError(f"No authentik source named {name!r} (known: {known}).")
-        if page_size is not None:
-            if not 1 <= page_size <= 1000:
-                raise CommandError("--page-size must be between 1 and 1000.")
+        if page_size is not None and not 1 <= page_size <= 1000:
+            raise CommandError("--page-size must be between 1 and 1000.")
         with tqdm(
             unit="event", disable=options["verbosity"] < 1, file=sys.stderr, desc=name
         ) as bar:
