@@ -219,3 +219,31 @@ def test_an_unreachable_source_says_so() -> None:
     assert result.error.startswith("Could not reach http://127.0.0.1:9")
     source.refresh_from_db()
     assert source.last_error == result.error and source.last_error_at is not None
+
+
+def test_more_events_in_one_second_than_a_page_holds_are_all_imported(
+    upstream: Upstream,
+) -> None:
+    moment = timezone.now().replace(microsecond=0) - timedelta(days=2)
+    crowd = [authentik_event(moment + timedelta(microseconds=n), 500 + n) for n in range(12)]
+    upstream.add_events(crowd)
+    source = source_for(upstream, page_size=5)
+
+    assert sync_source(source_id=source.pk).error == ""
+
+    assert {str(pk) for pk in imported_pks()} >= {event["pk"] for event in crowd}
+    assert imported_pks() == upstream.pks()
+
+
+def test_the_scheduled_task_follows_enabled_sources_only(loaded: Upstream) -> None:
+    followed = source_for(loaded)
+    paused, _ = create_source(name="paused", url=loaded.url, token=loaded.key, enabled=False)
+
+    from sources.tasks import sync_sources
+
+    imported = sync_sources.delay().get()
+
+    assert imported == len(loaded.pks()) == len(imported_pks())
+    followed.refresh_from_db()
+    paused.refresh_from_db()
+    assert followed.last_success is not None and paused.last_sync_started is None
