@@ -201,13 +201,13 @@ def test_a_bad_token_is_a_clear_error_on_the_status_page_and_imports_nothing(
     no_rights, _ = create_source(name="no-rights", url=loaded.url, token=loaded.nobody_key)
     refused = sync_source(source_id=no_rights.pk)
 
-    assert result.error.startswith("authentik answered 403 Forbidden")
-    assert refused.error.startswith("authentik answered 403 Forbidden")
+    assert result.error == "authentik answered 403 Forbidden: Token invalid/expired"
+    assert refused.error.startswith("authentik answered 403 Forbidden: ")
     assert Event.objects.filter(context__imported__isnull=False).count() == 0
     page = Client()
     page.force_login(admin_user)
     html = page.get("/system/sources/").content.decode()
-    assert "authentik answered 403 Forbidden" in html
+    assert "authentik answered 403 Forbidden: Token invalid/expired" in html
     assert "not-a-valid-token" not in html
     source.refresh_from_db()
     assert source.events_imported == 0 and source.position is None
