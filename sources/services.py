@@ -26,7 +26,7 @@ import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django.conf import settings
@@ -36,7 +36,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from auditlog.models import EventAction, is_valid_action
-from auditlog.services import EventsRejected, record_events, validate_event_item
+from auditlog.services import EventItem, EventsRejected, record_events, validate_event_item
 from sources import secrets
 from sources.client import AuthentikClient, SourceError
 from sources.models import AuthentikSource
@@ -62,7 +62,7 @@ class SyncResult:
 
 @dataclass
 class Prepared:
-    items: list[dict[str, Any]] = field(default_factory=list)
+    items: list[EventItem] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # why, one per skipped event
 
 
@@ -132,7 +132,7 @@ def prepare(remote_events: Iterable[Any], *, source_name: str, via: str) -> Prep
         if problems or valid is None:
             prepared.skipped.append(f"event {pk}: {_problem_text(problems)}")
             continue
-        prepared.items.append(item)
+        prepared.items.append(cast(EventItem, item))
     return prepared
 
 
@@ -366,22 +366,22 @@ def receive_webhook(*, source: AuthentikSource, body: Any) -> tuple[int, int]:
     return len(written), already
 
 
-def _notification_item(source: AuthentikSource, body: Mapping[str, Any]) -> dict[str, Any]:
+def _notification_item(source: AuthentikSource, body: Mapping[str, Any]) -> EventItem:
     def text(key: str) -> str:
         value = body.get(key)
         return value if isinstance(value, str) else ""
 
-    user = {}
+    user: dict[str, Any] = {}
     if text("event_user_username") or text("event_user_email"):
         user = {"username": text("event_user_username"), "email": text("event_user_email")}
-    return {
-        "action": WEBHOOK_ACTION,
-        "app": "authentik.events.transports",
-        "user": user,
-        "context": {
+    return EventItem(
+        action=WEBHOOK_ACTION,
+        app="authentik.events.transports",
+        user=user,
+        context={
             "message": text("body"),
             "severity": text("severity"),
             "notified_user": {"username": text("user_username"), "email": text("user_email")},
             IMPORTED_KEY: {"source": source.name, "via": "webhook"},
         },
-    }
+    )
