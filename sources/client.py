@@ -15,6 +15,8 @@ from typing import Any
 
 from django.conf import settings
 
+from auditlog.sanitize import mask_string
+
 ERROR_BODY_CHARS = 300
 
 
@@ -38,6 +40,7 @@ def search_since(moment: datetime) -> str:
 class AuthentikClient:
     def __init__(self, base_url: str, token: str, *, verify_tls: bool = True) -> None:
         self.base_url = base_url.rstrip("/")
+        self.shown_url = mask_string(self.base_url)  # a password in the URL is never shown
         self.token = token
         self.context = None if verify_tls else ssl._create_unverified_context()  # noqa: S323
 
@@ -76,11 +79,11 @@ class AuthentikClient:
             raise SourceError(_http_error(exc)) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise SourceError(f"Could not reach {self.base_url}: {reason}") from None
+            raise SourceError(f"Could not reach {self.shown_url}: {reason}") from None
         try:
             return json.loads(raw)
         except ValueError:
-            raise SourceError(f"{self.base_url} answered something that is not JSON.") from None
+            raise SourceError(f"{self.shown_url} answered something that is not JSON.") from None
 
 
 def _http_error(exc: urllib.error.HTTPError) -> str:

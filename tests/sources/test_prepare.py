@@ -18,7 +18,10 @@ def test_an_event_is_marked_with_its_source_and_pk() -> None:
     )
     assert prepared.skipped == []
     [item] = prepared.items
-    assert item["context"] == {"x": 1, "imported": {"source": "corp", "source_pk": pk, "via": "pull"}}
+    assert item["context"] == {
+        "x": 1,
+        "imported": {"source": "corp", "source_pk": pk, "via": "pull"},
+    }
     assert "expires" not in item  # our retention applies
 
 

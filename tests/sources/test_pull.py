@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+import requests
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
@@ -247,3 +248,34 @@ def test_the_scheduled_task_follows_enabled_sources_only(loaded: Upstream) -> No
     followed.refresh_from_db()
     paused.refresh_from_db()
     assert followed.last_success is not None and paused.last_sync_started is None
+
+
+def test_an_event_pushed_first_is_not_doubled_by_the_pull(loaded: Upstream) -> None:
+    source, webhook_token = create_source(name="upstream", url=loaded.url, token=loaded.key)
+    answer = requests.get(
+        f"{loaded.url}/api/v3/events/events/",
+        params={"ordering": "created", "page_size": 1},
+        headers={"Authorization": f"Bearer {loaded.key}"},
+        timeout=30,
+    )
+    event = answer.json()["results"][0]  # exactly what authentik's API answers
+    pushed = Client().post(
+        "/api/v3/sources/authentik/upstream/webhook/",
+        {"body": "pushed", "severity": "notice", "event": event},
+        content_type="application/json",
+        HTTP_X_WEBHOOK_TOKEN=webhook_token,
+    )
+    assert pushed.status_code == 201, pushed.content
+
+    result = sync_source(source_id=source.pk)
+
+    assert result.error == "" and result.imported == len(loaded.pks()) - 1
+    assert imported_pks() == loaded.pks()
+    assert Event.objects.get(pk=event["pk"]).context["imported"]["via"] == "webhook"
+
+
+def test_a_password_in_the_sources_url_is_never_shown() -> None:
+    source, _ = create_source(name="creds", url="http://user:hunter2-in-url@127.0.0.1:9", token="t")
+    result = sync_source(source_id=source.pk)
+    assert result.error.startswith("Could not reach http://user:")
+    assert "hunter2-in-url" not in result.error
