@@ -73,10 +73,11 @@ class AuthentikSource(models.Model):
 
     @property
     def lag(self) -> timedelta | None:
-        """How far behind now the newest imported event is (``None`` before the first)."""
-        if self.position is None:
+        """How stale the imported copy may be: the time since a sync last read to the end
+        (``None`` before the first). A failing source's lag keeps growing."""
+        if self.last_success is None:
             return None
-        return max(timezone.now() - self.position, timedelta(0))
+        return max(timezone.now() - self.last_success, timedelta(0))
 
     @property
     def healthy(self) -> bool:

@@ -318,12 +318,9 @@ def _second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
 
-def sync_enabled_sources() -> list[SyncResult]:
-    """One incremental sync of every enabled source (the scheduler's task)."""
-    return [
-        sync_source(source_id=pk)
-        for pk in AuthentikSource.objects.filter(enabled=True).values_list("pk", flat=True)
-    ]
+def enabled_source_ids() -> list[UUID]:
+    """The sources the scheduler follows."""
+    return list(AuthentikSource.objects.filter(enabled=True).values_list("pk", flat=True))
 
 
 # --- The push ------------------------------------------------------------------------------

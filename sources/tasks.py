@@ -16,5 +16,9 @@ def sync_source(source_id: str, full: bool = False) -> int:
 
 @shared_task(name="sources.tasks.sync_sources")
 def sync_sources() -> int:
-    """Follow every enabled source (the scheduler, every minute)."""
-    return sum(result.imported for result in services.sync_enabled_sources())
+    """Follow every enabled source (the scheduler, every minute): one task per source, so a
+    long backfill holds up no other source. Returns how many were queued."""
+    queued = services.enabled_source_ids()
+    for source_id in queued:
+        sync_source.delay(str(source_id))
+    return len(queued)

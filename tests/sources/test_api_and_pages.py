@@ -112,6 +112,7 @@ def test_sync_now_runs_the_sync_and_the_status_shows_the_error(
     status = api.get(f"{API}{source.pk}/").json()
     assert status["last_error"].startswith("Could not reach http://127.0.0.1:9")
     assert status["last_sync_finished"] is not None and status["lag_seconds"] is None
+    assert status["last_success"] is None  # a failed sync is no success
 
 
 @pytest.mark.parametrize("persona", ["anonymous", "nobody", "auditor"])
