@@ -285,3 +285,29 @@ def test_a_password_in_the_sources_url_is_never_shown() -> None:
     result = sync_source(source_id=source.pk)
     assert result.error.startswith("Could not reach http://user:")
     assert "hunter2-in-url" not in result.error
+
+
+def test_the_scheduler_runs_the_sync_of_every_source_every_minute(settings: Any) -> None:
+    from celery.schedules import crontab
+
+    from sources.tasks import sync_sources
+
+    entry = settings.CELERY_BEAT_SCHEDULE["sync-sources"]
+    assert entry["task"] == sync_sources.name
+    assert entry["schedule"] == crontab()
+
+
+@pytest.mark.worker
+def test_a_real_worker_follows_the_sources(loaded: Upstream, tmp_path: Path, settings: Any) -> None:
+    from tests.workers import redis_url_or_skip, running_worker, wait_until
+
+    source_for(loaded)
+    # The worker must hold the key the token was encrypted with (the same SECRET_KEY).
+    same_key = {"SECRET_KEY": settings.SECRET_KEY}
+    with running_worker(redis_url_or_skip(), data_dir=tmp_path, extra_env=same_key) as sender:
+        sender.send_task("sources.tasks.sync_sources")
+        wait_until(
+            lambda: imported_pks() == loaded.pks(), message="the worker to import the events"
+        )
+    source = AuthentikSource.objects.get(name="upstream")
+    assert source.last_success is not None and source.last_error == ""
