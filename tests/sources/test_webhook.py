@@ -4,6 +4,7 @@ missing token is refused with nothing stored."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -169,3 +170,21 @@ def test_bad_bodies_get_a_clear_400(
 def test_the_receiver_only_takes_posts(source: tuple[AuthentikSource, str]) -> None:
     answer = Client().get("/api/v3/sources/authentik/ak/webhook/", HTTP_X_WEBHOOK_TOKEN=source[1])
     assert answer.status_code == 405
+
+
+def test_no_secret_of_the_corpus_gets_in_through_the_webhook(
+    source: tuple[AuthentikSource, str], admin_user: Any, api_as: Any
+) -> None:
+    from tests.test_secrets import assert_clean, corpus
+
+    _, token = source
+    event = authentik_event(timezone.now(), 9)
+    event["context"] = corpus()
+    event["user"]["password"] = "Corpus-password-S3cr3t-0001"
+    assert post({"event": event}, token).status_code == 201
+    assert post({"body": json.dumps(corpus()), "severity": "alert"}, token).status_code == 201
+
+    for stored in Event.objects.filter(context__imported__source="ak"):
+        assert_clean("pushed event", json.dumps([stored.user, stored.context, stored.brand]))
+    listed = api_as(admin_user).get("/api/v3/events/events/", {"page_size": 100})
+    assert_clean("event list", listed.content.decode())
