@@ -8,7 +8,6 @@ from typing import Any
 from django import forms
 from django.conf import settings as django_settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,11 +24,12 @@ from auditlog.suggestions import event_introspection
 from auditlog.web import (
     Listing,
     PagePermissionMixin,
-    forbidden,
     ordered,
+    page_permission,
     page_size_from,
     paginate,
     query_of,
+    refusal,
 )
 from project.durations import format_duration
 
@@ -177,20 +177,16 @@ def event_context(event: Event) -> dict[str, Any]:
     }
 
 
-@login_required
+@page_permission(VIEW_EVENT)
 def event_info(request: HttpRequest, pk: str) -> HttpResponse:
     """The expandable part of a row, fetched when the row is opened."""
-    if not request.user.has_perm(VIEW_EVENT):
-        return forbidden(request, (VIEW_EVENT,))
     event = get_object_or_404(Event, pk=pk)
     return render(request, "auditlog/_event_info.html", event_context(event))
 
 
-@login_required
+@page_permission(VIEW_EVENT, as_json=True)
 def event_map(request: HttpRequest) -> HttpResponse:
     """Located places and their event counts for everything the current search matches."""
-    if not request.user.has_perm(VIEW_EVENT):
-        return JsonResponse({"detail": "You do not have permission to view events."}, status=403)
     queryset, search_error, filter_error = filtered_events(request)
     if search_error or filter_error:
         return JsonResponse({"detail": str(search_error or filter_error)}, status=400)
@@ -204,15 +200,13 @@ class RetentionForm(forms.ModelForm):
         labels = {"event_retention": "Event retention"}
 
 
-@login_required
+@page_permission("auditlog.view_systemsettings")
 def system_settings(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("auditlog.view_systemsettings"):
-        return forbidden(request, ("auditlog.view_systemsettings",))
     instance = SystemSettings.load()
     form = RetentionForm(request.POST or None, instance=instance)
     if request.method == "POST":
-        if not request.user.has_perm("auditlog.change_systemsettings"):
-            return forbidden(request, ("auditlog.change_systemsettings",))
+        if answer := refusal(request, "auditlog.change_systemsettings"):
+            return answer
         if form.is_valid():
             form.save()
             messages.success(request, "Settings saved. New events use the new retention.")
@@ -231,6 +225,6 @@ def system_settings(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@page_permission()
 def search_help(request: HttpRequest) -> HttpResponse:
     return render(request, "auditlog/search_help.html")

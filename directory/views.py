@@ -23,9 +23,11 @@ from auditlog.web import (
     PagePermissionMixin,
     forbidden,
     ordered,
+    page_permission,
     page_size_from,
     paginate,
     query_of,
+    refusal,
 )
 from directory.models import Brand, Group, Token, TokenIntent, User
 from directory.search import GroupSearchSchema, UserSearchSchema
@@ -178,8 +180,8 @@ class TokenListView(PagePermissionMixin, View):
         return self.render(request, TokenForm(requester=request.user))  # type: ignore[arg-type]
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        if not request.user.has_perm("directory.add_token"):
-            return forbidden(request, ("directory.add_token",))
+        if answer := refusal(request, "directory.add_token"):
+            return answer
         form = TokenForm(request.POST, requester=request.user)  # type: ignore[arg-type]
         if not form.is_valid():
             return self.render(request, form, status=400)
@@ -210,14 +212,12 @@ class TokenListView(PagePermissionMixin, View):
         )
 
 
+@page_permission("directory.delete_token")
 def delete_token(request: HttpRequest, identifier: str) -> HttpResponse:
-    if not request.user.is_authenticated:
-        return redirect(f"{reverse('login')}?next={request.path}")
     token = get_object_or_404(Token, identifier=identifier)
-    allowed = request.user.has_perm("directory.delete_token") and (
-        token.user_id == request.user.pk or request.user.is_superuser
-    )
-    if request.method != "POST" or not allowed:
+    # Beyond the permission: only the owner (or a superuser) deletes a token, and only by POST.
+    owner = token.user_id == request.user.pk or request.user.is_superuser
+    if request.method != "POST" or not owner:
         return forbidden(request, ("directory.delete_token",))
     token.delete()
     messages.success(request, f"Token {identifier} deleted.")
@@ -241,13 +241,11 @@ class BrandListView(PagePermissionMixin, TemplateView):
         }
 
 
+@page_permission()
 def brand_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
-    if not request.user.is_authenticated:
-        return redirect(f"{reverse('login')}?next={request.path}")
     brand = get_object_or_404(Brand, pk=pk) if pk else None
-    needed = "directory.change_brand" if brand else "directory.add_brand"
-    if not request.user.has_perm(needed):
-        return forbidden(request, (needed,))
+    if answer := refusal(request, "directory.change_brand" if brand else "directory.add_brand"):
+        return answer
     form = BrandForm(request.POST or None, instance=brand)
     if request.method == "POST":
         with transaction.atomic():

@@ -3,12 +3,11 @@ with the API's permission checks (the files are never served as public media).""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from auditlog.web import forbidden, paginate
+from auditlog.web import page_permission, paginate
 from exports.api.views import DataExportViewSet
 from exports.files import file_response
 from exports.models import ADD_PERMISSION, VIEW_PERMISSION, DataExport
@@ -42,17 +41,15 @@ def download(request: HttpRequest, pk: str) -> HttpResponseBase:
     return _browser_download(request, pk)
 
 
-@login_required
+@page_permission()
 def _browser_download(request: HttpRequest, pk: str) -> HttpResponseBase:
     export = get_object_or_404(DataExport.objects.visible_to(request.user).downloadable(), pk=pk)
     return file_response(export)
 
 
-@login_required
+@page_permission(ADD_PERMISSION, VIEW_PERMISSION, any_of=True)
 def export_list(request: HttpRequest) -> HttpResponse:
     """Events > Data Exports: the exports the user may see (the API's visibility rules)."""
-    if not (request.user.has_perm(ADD_PERMISSION) or request.user.has_perm(VIEW_PERMISSION)):
-        return forbidden(request, (ADD_PERMISSION,))
     exports = (
         DataExport.objects.visible_to(request.user)
         .select_related("requested_by", "content_type")

@@ -7,7 +7,6 @@ from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -16,7 +15,7 @@ from django.urls import reverse
 
 from auditlog.sanitize import MASK
 from auditlog.suggestions import event_introspection
-from auditlog.web import forbidden, paginate
+from auditlog.web import forbidden, page_permission, paginate, refusal
 from notifications.api.serializers import mask_webhook_url
 from notifications.models import (
     Notification,
@@ -24,14 +23,6 @@ from notifications.models import (
     NotificationRule,
     NotificationTransport,
 )
-
-
-def _require(request: HttpRequest, permission: str) -> HttpResponse | None:
-    if not request.user.is_authenticated:
-        return redirect(f"{reverse('login')}?next={request.path}")
-    if not request.user.has_perm(permission):
-        return forbidden(request, (permission,))
-    return None
 
 
 class RuleForm(forms.ModelForm):
@@ -100,22 +91,22 @@ class TransportForm(forms.ModelForm):
         return value
 
 
+@page_permission("notifications.view_notificationrule")
 def rule_list(request: HttpRequest) -> HttpResponse:
-    if refusal := _require(request, "notifications.view_notificationrule"):
-        return refusal
     rules = NotificationRule.objects.select_related("destination_group").prefetch_related(
         "transports"
     )
     return render(request, "notifications/notificationrule_list.html", {"rules": rules})
 
 
+@page_permission()
 def rule_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
     rule = get_object_or_404(NotificationRule, pk=pk) if pk else None
-    if refusal := _require(
+    if answer := refusal(
         request,
         "notifications.change_notificationrule" if rule else "notifications.add_notificationrule",
     ):
-        return refusal
+        return answer
     form = RuleForm(request.POST or None, instance=rule)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
@@ -139,8 +130,8 @@ def _delete(
 ) -> HttpResponse:
     """Delete one rule or transport on POST, with the model's delete permission."""
     permission = f"notifications.delete_{model._meta.model_name}"
-    if refusal := _require(request, permission):
-        return refusal
+    if answer := refusal(request, permission):
+        return answer
     obj = cast("NotificationRule | NotificationTransport", get_object_or_404(model, pk=pk))
     if request.method != "POST":
         return forbidden(request, (permission,))
@@ -149,13 +140,13 @@ def _delete(
     return redirect(reverse(url))
 
 
+@page_permission()
 def rule_delete(request: HttpRequest, pk: str) -> HttpResponse:
     return _delete(request, NotificationRule, pk, "Rule", "notifications:rule-list")
 
 
+@page_permission("notifications.view_notificationtransport")
 def transport_list(request: HttpRequest) -> HttpResponse:
-    if refusal := _require(request, "notifications.view_notificationtransport"):
-        return refusal
     transports = NotificationTransport.objects.all()
     deliveries = None
     if request.user.has_perm("notifications.view_notificationdelivery"):
@@ -173,6 +164,7 @@ def transport_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+@page_permission()
 def transport_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
     transport_obj = get_object_or_404(NotificationTransport, pk=pk) if pk else None
     needed = (
@@ -180,8 +172,8 @@ def transport_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
         if transport_obj
         else "notifications.add_notificationtransport"
     )
-    if refusal := _require(request, needed):
-        return refusal
+    if answer := refusal(request, needed):
+        return answer
     form = TransportForm(request.POST or None, instance=transport_obj)
     if request.method == "POST" and form.is_valid():
         try:
@@ -200,11 +192,12 @@ def transport_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
     )
 
 
+@page_permission()
 def transport_delete(request: HttpRequest, pk: str) -> HttpResponse:
     return _delete(request, NotificationTransport, pk, "Transport", "notifications:transport-list")
 
 
-@login_required
+@page_permission()
 def notification_drawer(request: HttpRequest) -> HttpResponse:
     """The drawer's content: the user's unread notifications, newest first."""
     unread = (

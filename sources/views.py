@@ -14,18 +14,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from kombu.exceptions import OperationalError as BrokerError
 
-from auditlog.web import forbidden
+from auditlog.web import page_permission, refusal
 from sources import secrets, services, tasks
 from sources.api.views import WEBHOOK_HEADER
 from sources.models import AuthentikSource
-
-
-def _require(request: HttpRequest, permission: str) -> HttpResponse | None:
-    if not request.user.is_authenticated:
-        return redirect(f"{reverse('login')}?next={request.path}")
-    if not request.user.has_perm(permission):
-        return forbidden(request, (permission,))
-    return None
 
 
 class SourceForm(forms.ModelForm):
@@ -64,9 +56,8 @@ def _webhook_url(request: HttpRequest, source: AuthentikSource) -> str:
     return request.build_absolute_uri(reverse("authentik-webhook", args=[source.name]))
 
 
+@page_permission("sources.view_authentiksource")
 def source_list(request: HttpRequest) -> HttpResponse:
-    if refused := _require(request, "sources.view_authentiksource"):
-        return refused
     sources = list(AuthentikSource.objects.order_by("name"))
     rows = [(source, _webhook_url(request, source)) for source in sources]
     return render(
@@ -76,10 +67,11 @@ def source_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+@page_permission()
 def source_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
     source = get_object_or_404(AuthentikSource, pk=pk) if pk else None
     needed = "sources.change_authentiksource" if source else "sources.add_authentiksource"
-    if refused := _require(request, needed):
+    if refused := refusal(request, needed):
         return refused
     form = SourceForm(request.POST or None, instance=source)
     if request.method == "POST" and form.is_valid():
@@ -128,9 +120,10 @@ def _show_webhook_token(
     return response
 
 
+@page_permission()
 @require_POST
 def source_delete(request: HttpRequest, pk: str) -> HttpResponse:
-    if refused := _require(request, "sources.delete_authentiksource"):
+    if refused := refusal(request, "sources.delete_authentiksource"):
         return refused
     source = get_object_or_404(AuthentikSource, pk=pk)
     source.delete()
@@ -138,9 +131,10 @@ def source_delete(request: HttpRequest, pk: str) -> HttpResponse:
     return redirect(reverse("sources:source-list"))
 
 
+@page_permission()
 @require_POST
 def source_sync(request: HttpRequest, pk: str) -> HttpResponse:
-    if refused := _require(request, "sources.change_authentiksource"):
+    if refused := refusal(request, "sources.change_authentiksource"):
         return refused
     source = get_object_or_404(AuthentikSource, pk=pk)
     try:
@@ -152,9 +146,10 @@ def source_sync(request: HttpRequest, pk: str) -> HttpResponse:
     return redirect(reverse("sources:source-list"))
 
 
+@page_permission()
 @require_POST
 def source_webhook_token(request: HttpRequest, pk: str) -> HttpResponse:
-    if refused := _require(request, "sources.change_authentiksource"):
+    if refused := refusal(request, "sources.change_authentiksource"):
         return refused
     source = get_object_or_404(AuthentikSource, pk=pk)
     return _show_webhook_token(request, source, services.rotate_webhook_token(source))
