@@ -58,10 +58,11 @@ load: install ## Load test against gunicorn on PostgreSQL (DATABASE_URL=postgres
 	$(PY) manage.py migrate --no-input -v 0
 	$(PY) manage.py loadtest --writers $(LOAD_WRITERS) --readers $(LOAD_READERS) --seconds $(LOAD_SECONDS)
 
-check: install ## Lint, format check, type check and missing migrations
+check: install ## Lint, format check, type check, import contracts and missing migrations
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 
 format: install ## Apply the formatter and the lint fixes

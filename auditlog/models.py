@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from threading import Lock
 from typing import Any
 from uuid import uuid4
 
 import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import DatabaseError, models
 from django.db.models import Count, Q
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import TruncHour
@@ -144,11 +146,34 @@ class SystemSettings(models.Model):
         return settings.EVENT_RETENTION
 
 
-def current_retention() -> timedelta:
-    """The retention in force; cached briefly because every new event asks for it."""
-    from auditlog.retention import cached_retention
+_RETENTION_TTL_SECONDS = 30.0
+_retention_lock = Lock()
+_cached_retention: tuple[float, timedelta] | None = None
 
-    return cached_retention()
+
+def current_retention() -> timedelta:
+    """The retention in force (the system settings, else ``EVENT_RETENTION``); cached for a
+    few seconds per process because every new event asks for it."""
+    global _cached_retention
+    now = time.monotonic()
+    cached = _cached_retention
+    if cached is not None and now - cached[0] < _RETENTION_TTL_SECONDS:
+        return cached[1]
+    try:
+        row = SystemSettings.objects.filter(pk=1).only("event_retention").first()
+    except DatabaseError:  # before the first migration
+        row = None
+    retention = row.retention if row is not None else settings.EVENT_RETENTION
+    with _retention_lock:
+        _cached_retention = (now, retention)
+    return retention
+
+
+def forget_retention() -> None:
+    """Drop the cached retention; called when the system settings change."""
+    global _cached_retention
+    with _retention_lock:
+        _cached_retention = None
 
 
 def default_event_expiry() -> datetime:

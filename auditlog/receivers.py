@@ -11,12 +11,13 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
+from auditlog import tasks
+from auditlog.models import SystemSettings, forget_retention
+
 logger = logging.getLogger(__name__)
 
 
 def _forget_retention(**_: Any) -> None:
-    from auditlog.retention import forget_retention
-
     forget_retention()
 
 
@@ -24,9 +25,6 @@ def _erase_user_events(instance: Any, **_: Any) -> None:
     """After a user's deletion commits, delete the events by and about them, when the system
     settings ask for GDPR compliance (the default). Queued as a task; if the queue cannot be
     reached, done at once, so that a broker outage never leaves a deleted user's events."""
-    from auditlog import tasks
-    from auditlog.models import SystemSettings
-
     if not SystemSettings.load().gdpr_compliance:
         return
     user_pk, user_uuid = instance.pk, instance.uuid.hex
@@ -42,8 +40,6 @@ def _erase_user_events(instance: Any, **_: Any) -> None:
 
 
 def connect() -> None:
-    from auditlog.models import SystemSettings
-
     post_save.connect(_forget_retention, sender=SystemSettings, dispatch_uid="auditlog.retention")
     post_delete.connect(
         _forget_retention, sender=SystemSettings, dispatch_uid="auditlog.retention_d"

@@ -1,6 +1,5 @@
-"""What expires and how it is removed: the retention in force (read from the system settings
-with a short per-process cache), the deletion of expired events, and GDPR erasure of a
-deleted user's events.
+"""What expires and how it is removed: the deletion of expired events, and GDPR erasure of a
+deleted user's events (the retention in force is ``models.current_retention``).
 
 Events leave only through the chain's pruning service (:mod:`auditlog.chain.pruning`), which
 removes their links and stores signed prune records in the same transaction; references to a
@@ -12,16 +11,13 @@ above the event core.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
-from threading import Lock
 from typing import Any, NamedTuple, cast
 from uuid import UUID
 
-from django.conf import settings
-from django.db import DatabaseError, connection, models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from auditlog.chain import links as chain_links
@@ -31,33 +27,6 @@ from auditlog.models import Event
 logger = logging.getLogger(__name__)
 
 RETENTION_BATCH_SIZE = 10_000
-_TTL_SECONDS = 30.0
-_lock = Lock()
-_cached: tuple[float, timedelta] | None = None
-
-
-def cached_retention() -> timedelta:
-    global _cached
-    now = time.monotonic()
-    if _cached is not None and now - _cached[0] < _TTL_SECONDS:
-        return _cached[1]
-    from auditlog.models import SystemSettings
-
-    try:
-        row = SystemSettings.objects.filter(pk=1).only("event_retention").first()
-    except DatabaseError:  # before the first migration
-        row = None
-    retention = row.retention if row is not None else settings.EVENT_RETENTION
-    with _lock:
-        _cached = (now, retention)
-    return retention
-
-
-def forget_retention() -> None:
-    """Drop the cache; called when the system settings change."""
-    global _cached
-    with _lock:
-        _cached = None
 
 
 # --- Removing events ----------------------------------------------------------------------------

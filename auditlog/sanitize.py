@@ -44,10 +44,13 @@ from functools import lru_cache
 from pathlib import PurePath
 from typing import Any
 
+import geoip2.models
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.http import HttpRequest
 from django.utils.functional import Promise
+
+from auditlog.enrich import asn_to_dict, city_to_dict
 
 MASK = "********************"
 # Deeper structures than this are cut off; no legitimate audit context nests this far.
@@ -624,12 +627,6 @@ def _convert_plain(value: Any) -> Any:
 
 
 def _geoip_record(value: Any) -> dict[str, Any] | None:
-    from auditlog.enrich import asn_to_dict, city_to_dict
-
-    try:
-        import geoip2.models
-    except ImportError:  # pragma: no cover - geoip2 is a dependency
-        return None
     if isinstance(value, geoip2.models.City):
         return dict(city_to_dict(value))
     if isinstance(value, geoip2.models.ASN):

@@ -20,7 +20,7 @@ from django.db.models import Q
 
 from auditlog.models import Event
 from auditlog.search import EventSearchSchema, SearchError, compile_query
-from notifications.transports import TemplateError, parse_body_template
+from notifications.transports import TemplateError, TransportMode, parse_body_template
 
 
 class NotificationSeverity(models.TextChoices):
@@ -100,13 +100,6 @@ def validate_webhook_body_template(value: str) -> None:
             parse_body_template(value)
         except TemplateError as exc:
             raise ValidationError(str(exc)) from None
-
-
-class TransportMode(models.TextChoices):
-    LOCAL = "local", "Local notifications (drawer)"
-    WEBHOOK = "webhook", "Generic Webhook"
-    WEBHOOK_SLACK = "webhook_slack", "Slack Webhook (Slack/Discord)"
-    EMAIL = "email", "Email"
 
 
 WEBHOOK_MODES = (TransportMode.WEBHOOK, TransportMode.WEBHOOK_SLACK)

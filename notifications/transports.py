@@ -31,12 +31,23 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
+from django.db import models
 
 from auditlog.sanitize import mask_string, sanitize
 
 if TYPE_CHECKING:
     from auditlog.models import Event
     from notifications.models import Notification, NotificationTransport
+
+
+class TransportMode(models.TextChoices):
+    """The ways a notification is sent."""
+
+    LOCAL = "local", "Local notifications (drawer)"
+    WEBHOOK = "webhook", "Generic Webhook"
+    WEBHOOK_SLACK = "webhook_slack", "Slack Webhook (Slack/Discord)"
+    EMAIL = "email", "Email"
+
 
 MAX_TEMPLATE_LENGTH = 65_536
 MAX_RESPONSE_BYTES = 65_536
@@ -86,8 +97,6 @@ def send(transport: NotificationTransport | None, notification: Notification) ->
     Raises :class:`TransportError` when it could not be sent, :class:`DeliverySkipped` when
     there was nothing to send.
     """
-    from notifications.models import TransportMode
-
     mode = transport.mode if transport is not None else TransportMode.LOCAL
     if transport is None or mode == TransportMode.LOCAL:
         return send_local(notification)

@@ -12,7 +12,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
-from auditlog import enrich, retention
+from auditlog import enrich
+from auditlog.models import forget_retention
 from auditlog.suggestions import forget_introspection
 from directory import brands
 from directory.models import Group, Token, TokenIntent, User
@@ -56,13 +57,13 @@ def _fast_passwords(settings: Any) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
     brands.forget_brands()
-    retention.forget_retention()
+    forget_retention()
     enrich._lookup_city.cache_clear()
     enrich._lookup_asn.cache_clear()
     forget_introspection()
     yield
     brands.forget_brands()
-    retention.forget_retention()
+    forget_retention()
 
 
 @pytest.fixture
