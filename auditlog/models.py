@@ -21,6 +21,8 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from auditlog.sanitize import model_to_dict, redact_event
+from directory.brands import default_brand
+from directory.models import User
 from project.durations import DurationFormatError, parse_duration
 
 logger = logging.getLogger(__name__)
@@ -181,8 +183,6 @@ def default_event_expiry() -> datetime:
 
 
 def default_event_brand() -> dict[str, Any]:
-    from directory.brands import default_brand
-
     brand = default_brand()
     return model_to_dict(brand) if brand is not None else {}
 
@@ -319,8 +319,6 @@ class EventQuerySet(models.QuerySet["Event"]):
 
     def by_username(self, username: str) -> EventQuerySet:
         """Events by the user, about the user (``context.username``) or changing the user."""
-        from directory.models import User
-
         condition = Q(user__username=username) | Q(context__username=username)
         user = User.objects.filter(username=username).only("pk").first()
         if user is not None:

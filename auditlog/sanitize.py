@@ -45,12 +45,14 @@ from pathlib import PurePath
 from typing import Any
 
 import geoip2.models
+from django.contrib.auth.models import AnonymousUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.http import HttpRequest
 from django.utils.functional import Promise
 
 from auditlog.enrich import asn_to_dict, city_to_dict
+from directory.models import ANONYMOUS_USERNAME, User
 
 MASK = "********************"
 # Deeper structures than this are cut off; no legitimate audit context nests this far.
@@ -441,8 +443,6 @@ def model_to_dict(instance: models.Model) -> dict[str, Any]:
 
 def get_user(user: Any) -> dict[str, Any]:
     """The ``user`` JSON of an event: ``{username, pk, email}`` (+ ``is_anonymous``)."""
-    from directory.models import ANONYMOUS_USERNAME, User
-
     if user is None:
         return {}
     if getattr(user, "is_anonymous", False) and not isinstance(user, User):
@@ -572,10 +572,6 @@ def _plain(value: Any) -> Any:
 
 def _convert(value: Any) -> Any:
     """Turn one non-container value into something JSON can hold."""
-    from django.contrib.auth.models import AnonymousUser
-
-    from directory.models import User
-
     if isinstance(value, uuid.UUID):
         return value.hex
     if isinstance(value, datetime):

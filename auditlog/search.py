@@ -46,6 +46,8 @@ from djangoql.schema import (
     StrField,
 )
 
+from auditlog.models import Event
+
 # Characters that only a query (never a plain word search) contains.
 _QUERY_CHARACTERS = re.compile(r"[=~<>!()\[\]\"']")
 _NEGATIONS = {"!=", "!~", "not in", "not startswith", "not endswith"}
@@ -610,8 +612,6 @@ USER_SHAPE: JSONShape = {"pk": "int", "username": "str", "email": "str", "is_ano
 
 
 def _event_model() -> type[models.Model]:
-    from auditlog.models import Event
-
     return Event
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from auditlog.search import JSONSpec, SearchSchema, TimestampField, UUIDSearchField
+from directory.models import Group, User
 
 
 class UserSearchSchema(SearchSchema):
@@ -30,8 +31,6 @@ class UserSearchSchema(SearchSchema):
 
     @classmethod
     def model_class(cls) -> type[models.Model]:
-        from directory.models import User
-
         return User
 
 
@@ -42,6 +41,4 @@ class GroupSearchSchema(SearchSchema):
 
     @classmethod
     def model_class(cls) -> type[models.Model]:
-        from directory.models import Group
-
         return Group
