@@ -4,6 +4,9 @@ The events look like what authentik records: logins from many countries (real pu
 the city database knows, so maps and geo search work), failed logins, logouts, application
 authorisations, model changes with diffs, and the occasional exception. Everything is
 deterministic for a given seed.
+
+Longer than 500 lines on purpose: most of it is the data (names, places, applications, the
+shapes of each kind of event) that makes the demo look like a real installation.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Events and the system settings that govern them (notifications live in ``notifications``)."""
+"""Events and the system settings that govern them (notifications live in ``notifications``).
+
+Longer than 500 lines on purpose: this is the app's whole schema (the event with its QuerySet,
+the settings row, and the three tables of the chain, which Django wants in one models module).
+"""
 
 from __future__ import annotations
 

@@ -8,10 +8,10 @@ leaves one (API, pages, exports) goes through :func:`sanitize`, which does two t
   8601 with ``Z``, NUL characters are removed;
 * masks secrets: a scalar under a secret-looking key becomes ``MASK`` (20 asterisks, the
   reference's marker), and a list under one has each item masked. A mapping under one is
-  recursed into, as the reference does, but more carefully: a key inside that describes the
-  secret (``login``, ``type``, ``expires``, ``token_uuid``, a model reference) stays readable
-  and follows the ordinary rules, everything else stays masked (a diff's ``new_value``, a
-  cookie's ``value``, a session's ``id``, the entries of a map of named secrets). String
+  recursed into, as the reference does: only the secret-looking keys inside are masked
+  (``credentials: {password, login}`` keeps ``login``), except the keys that carry the
+  secret's own value (a diff's ``previous_value``/``new_value``, a ``value``), and inside a
+  session everything but what describes it (there the id is the secret). String
   values that are recognisably credentials (password hashes, JWTs, bearer headers, private
   keys, passwords inside URLs) are masked wherever they appear, and so are secret-named
   parameters inside query strings, cookie headers and free text.
@@ -27,6 +27,9 @@ Over-masking is a bug too: a key whose last word names metadata about a secret
 (``token_uuid``, ``token_identifier``, ``api_key_id``) stays readable, and the keys that merely
 look secret (``auth_method``, ``authorized_application``, ``passing``, ``author``...) are
 listed explicitly.
+
+Longer than 500 lines on purpose: the word lists that decide what is secret are most of it,
+and the policy is kept in one module so that every path in and out applies the same one.
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ query means the same thing everywhere:
   a malformed query is an error with its position (HTTP 400), never a silent mismatch.
 
 The parser is built once per process.
+
+Longer than 500 lines on purpose: the schema (fields, JSON paths, typed values, names of
+countries and continents) and the backend that compiles it are one language, kept together.
 """
 
 from __future__ import annotations
