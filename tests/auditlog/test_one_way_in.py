@@ -1,5 +1,6 @@
-"""Every door by which events enter records through the one recording service, and the
-redaction policy runs exactly once per event, in that service."""
+"""Every door by which events enter (capture, authentication signals, the API single and
+batch, the middleware, the chain's report, notifications, exports, demo data) records through
+the one recording service, and the redaction policy runs exactly once per event, in it."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ from auditlog.models import Event, EventAction
 from auditlog.sanitize import MASK
 from auditlog.services import record_event
 from directory.models import Group, User
+from exports.services import build_export, request_export
+from notifications.deliveries import record_failure
+from notifications.models import NotificationDelivery
 
 pytestmark = pytest.mark.django_db
 
@@ -151,3 +155,19 @@ def test_demo_data(redactions: Redactions) -> None:
     assert len(events) >= 40
     failed = [event for event in events if event.action == EventAction.LOGIN_FAILED]
     assert all(event.context["password"] == MASK for event in failed)
+
+
+def test_a_notification_delivery_that_fails_for_good(redactions: Redactions) -> None:
+    user = User.objects.create_user("bob", "bob@example.com", "correct-password-1")
+    delivery = NotificationDelivery.objects.create(user=user, body="hello", transport_name="hook")
+    error = "HTTP 401 from https://hooks.example.com/?token=hunter2hunter2"
+    [event] = through_the_door(redactions, lambda: record_failure(delivery, error))
+    assert event.action == EventAction.CONFIGURATION_ERROR
+    assert "hunter2hunter2" not in str(event.context)
+
+
+def test_an_export_that_is_ready(redactions: Redactions, admin_user: User) -> None:
+    export = request_export(user=admin_user, model=Event, query_params={})
+    events = through_the_door(redactions, lambda: build_export(export.pk))
+    assert [event.action for event in events] == [EventAction.EXPORT_READY]
+    assert events[0].user["username"] == admin_user.username
