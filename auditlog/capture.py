@@ -236,27 +236,32 @@ def _on_post_save(
         diff = build_diff(previous or {}, current, update_fields, created=created)
         if diff:
             context["diff"] = diff
+    is_user = sender._meta.concrete_model._meta.label == settings.AUTH_USER_MODEL  # type: ignore[union-attr]
+    if is_user and created:
+        # What newer authentik records as user_created: the release the API targets writes
+        # model_created (auditlog/compat.py), so the new user's details go into its context.
+        context.update(_new_user_details(instance))
     action = EventAction.MODEL_CREATED if created else EventAction.MODEL_UPDATED
     record_event(action=action, app=CAPTURE_APP, context=context)
-    if sender._meta.concrete_model._meta.label == settings.AUTH_USER_MODEL:  # type: ignore[union-attr]
-        _record_user_lifecycle(instance, previous, current, created=created)
+    if is_user and not created:
+        _record_user_lifecycle(instance, previous, current)
+
+
+def _new_user_details(user: Any) -> dict[str, Any]:
+    """Who the new user is (``subject_uuid``: GDPR erasure finds events about them) and how
+    they were created."""
+    return {
+        "subject_uuid": user.uuid,
+        "username": user.username,
+        "user_type": user.type,
+        "origin": current_origin(),
+    }
 
 
 def _record_user_lifecycle(
-    user: Any, previous: dict[str, Any] | None, current: dict[str, Any], *, created: bool
+    user: Any, previous: dict[str, Any] | None, current: dict[str, Any]
 ) -> None:
-    if created:
-        record_event(
-            action=EventAction.USER_CREATED,
-            app=CAPTURE_APP,
-            context={
-                "subject_uuid": user.uuid,
-                "username": user.username,
-                "user_type": user.type,
-                "origin": current_origin(),
-            },
-        )
-    elif (
+    if (
         previous is not None
         and "password" in previous
         and previous["password"] != current.get("password")

@@ -23,6 +23,7 @@ from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import QueryDict
 
+from auditlog import compat
 from auditlog.models import Event, EventAction
 from auditlog.search import EventSearchSchema, SearchSchema, apply_search
 
@@ -226,7 +227,7 @@ class EventFilter(django_filters.FilterSet):
         help_text="Action contains (model_ matches all model events).",
     )
     actions = django_filters.MultipleChoiceFilter(
-        field_name="action",
+        method="filter_actions",
         choices=EventAction.choices,
         help_text="Exact actions (repeat the parameter).",
     )
@@ -263,9 +264,23 @@ class EventFilter(django_filters.FilterSet):
         the substring becomes ``IN (matching actions)``, which an index serves and the planner
         estimates well; custom actions still match by substring."""
         needle = value.lower()
-        known = [action for action in EventAction.values if needle in action]
+        known = [
+            stored
+            for action in EventAction.values
+            if needle in action
+            for stored in compat.stored_actions_for(action)
+        ]
         custom = Q(action__startswith=EventAction.CUSTOM_PREFIX, action__icontains=value)
         return queryset.filter(Q(action__in=known) | custom if known else custom)
+
+    def filter_actions(
+        self, queryset: QuerySet[Event], name: str, value: list[str]
+    ) -> QuerySet[Event]:
+        """Exact actions, each with the stored newer actions answered as it (compat.py)."""
+        if not value:
+            return queryset
+        stored = [each for action in value for each in compat.stored_actions_for(action)]
+        return queryset.filter(action__in=stored)
 
     def filter_username(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
         return queryset.by_username(value)  # type: ignore[attr-defined]

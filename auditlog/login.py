@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from auditlog.models import Event, EventAction
 from auditlog.requests import client_ip
-from auditlog.signals import login_blocked
+from auditlog.signals import BLOCKED_REASON, login_blocked
 
 # How many more failures one address may cause across all usernames.
 ADDRESS_FACTOR = 4
@@ -70,11 +70,13 @@ class LoginView(DjangoLoginView):
     def _record_block(
         request: HttpRequest, username: str, address: str | None, reasons: list[str]
     ) -> None:
-        """One login_blocked event per username and address per window, not one per attempt."""
+        """One blocked-login event per username and address per window, not one per
+        attempt."""
         since = timezone.now() - settings.LOGIN_FAILURE_WINDOW
         already = Event.objects.filter(
             Q(client_ip=address) if address else Q(),
-            action=EventAction.LOGIN_BLOCKED,
+            action=EventAction.LOGIN_FAILED,
+            context__reason=BLOCKED_REASON,
             created__gte=since,
             context__username=username,
         ).exists()

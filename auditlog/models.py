@@ -33,14 +33,15 @@ logger = logging.getLogger(__name__)
 
 
 class EventAction(models.TextChoices):
-    """Every kind of event. The value is stored; the label is the title-cased member name."""
+    """Every kind of event: exactly the action enum of the authentik release the API targets
+    (``auditlog/compat.py`` says which, and how the target moves). The value is stored; the
+    label is the title-cased member name."""
 
     LOGIN = "login"
     LOGIN_FAILED = "login_failed"
-    LOGIN_BLOCKED = "login_blocked"
     LOGOUT = "logout"
-    USER_CREATED = "user_created"
     USER_WRITE = "user_write"
+    USER_OFFBOARDED = "user_offboarded"
     SUSPICIOUS_REQUEST = "suspicious_request"
     PASSWORD_SET = "password_set"  # noqa: S105 - an action name, not a password
     SECRET_VIEW = "secret_view"  # noqa: S105
@@ -69,6 +70,10 @@ class EventAction(models.TextChoices):
     REVIEW_OVERDUE = "review_overdue"
     REVIEW_ATTESTED = "review_attested"
     REVIEW_COMPLETED = "review_completed"
+    ACCESS_REQUEST_CREATED = "access_request_created"
+    ACCESS_REQUEST_APPROVED = "access_request_approved"
+    ACCESS_REQUEST_DENIED = "access_request_denied"
+    ACCESS_REQUEST_REVOKED = "access_request_revoked"
     CUSTOM_PREFIX = "custom_"
 
 
@@ -88,6 +93,13 @@ def action_problem(value: str) -> str | None:
     """Why an event may not have the action ``value`` (``None``: it may)."""
     if is_valid_action(value):
         return None
+    from auditlog import compat  # compat reads this module's EventAction
+
+    if value in compat.NEWER_ACTIONS:
+        return (
+            f"{value!r} is an action of authentik releases newer than {compat.TARGET_RELEASE}, "
+            f"which this API targets; send {compat.NEWER_ACTIONS[value]!r} instead."
+        )
     return f"{value!r} is not a known action; use one of actions/ or custom_<name>."
 
 

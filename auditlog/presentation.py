@@ -19,14 +19,14 @@ from auditlog.models import EventAction
 ACTION_COLORS: dict[str, str] = {
     EventAction.LOGIN: "#4cb140",
     EventAction.LOGIN_FAILED: "#ec7a08",
-    EventAction.LOGIN_BLOCKED: "#c9190b",
+    "login_blocked": "#c9190b",  # newer than the target release: stored events only
     EventAction.LOGOUT: "#73bcf7",
     EventAction.AUTHORIZE_APPLICATION: "#8481dd",
     EventAction.MODEL_CREATED: "#38812f",
     EventAction.MODEL_UPDATED: "#0066cc",
     EventAction.MODEL_DELETED: "#a30000",
     EventAction.PASSWORD_SET: "#f4c145",
-    EventAction.USER_CREATED: "#5ba352",
+    "user_created": "#5ba352",  # newer than the target release: stored events only
     EventAction.SUSPICIOUS_REQUEST: "#7d1007",
     EventAction.SYSTEM_EXCEPTION: "#470000",
     EventAction.CONFIGURATION_ERROR: "#c58c00",

@@ -18,6 +18,8 @@ SIGNALS_APP = "auditlog.signals"
 
 # Sent by the login view when rate limiting refuses an attempt: (request, username, reasons).
 login_blocked = Signal()
+# The context's ``reason`` of the login_failed event that records a refused (blocked) login.
+BLOCKED_REASON = "blocked"
 
 
 @receiver(user_logged_in, dispatch_uid="auditlog.login")
@@ -64,10 +66,13 @@ def _on_login_blocked(
 ) -> None:
     user_model = get_user_model()
     matched = user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first()
+    # What newer authentik records as login_blocked: the release the API targets writes a
+    # login_failed with the reason (auditlog/compat.py).
     record_event(
-        action=EventAction.LOGIN_BLOCKED,
+        action=EventAction.LOGIN_FAILED,
         app=SIGNALS_APP,
         context={
+            "reason": BLOCKED_REASON,
             "message": "Too many failed login attempts.",
             "reasons": reasons,
             "username": username,

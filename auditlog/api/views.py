@@ -16,6 +16,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from auditlog import compat
 from auditlog.api.filters import (
     ListingFilterMixin,
     QLSearchFilter,
@@ -151,7 +152,7 @@ class EventViewSet(ListingFilterMixin, mixins.CreateModelMixin, viewsets.ReadOnl
         days = _int_param(request, "history_days", 7, minimum=1, maximum=MAX_HISTORY.days)
         queryset = self.filter_queryset(self.get_queryset())
         rows = queryset.volume(since=timezone.now() - timedelta(days=days))  # type: ignore[attr-defined]
-        return Response(VolumeSerializer(rows, many=True).data)
+        return Response(VolumeSerializer(compat.volume_for_client(rows), many=True).data)
 
     @extend_schema(
         summary="Distinct users and event counts over time steps",

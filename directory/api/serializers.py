@@ -40,6 +40,17 @@ class PartialGroupSerializer(serializers.ModelSerializer):
         return partial_group(instance)
 
 
+class RelatedGroupSerializer(serializers.ModelSerializer):
+    """A parent or child group, as authentik's RelatedGroup."""
+
+    pk = serializers.UUIDField(source="group_uuid", read_only=True)
+    attributes = JSONObjectField(read_only=True)
+
+    class Meta:
+        model = Group
+        fields = ["pk", "name", "is_superuser", "attributes", "group_uuid"]
+
+
 class PartialUserSerializer(serializers.ModelSerializer):
     pk = serializers.IntegerField(read_only=True)
     attributes = JSONObjectField(read_only=True)
@@ -122,6 +133,15 @@ class GroupSerializer(serializers.ModelSerializer):
     # A method, not source="parent.name" with a default: DRF drops a defaulted field from the
     # answer to a PATCH (partial), and clients rely on it always being there.
     parent_name = serializers.SerializerMethodField()
+    # authentik's groups have several parents; ours have at most one, so ``parents`` is a
+    # list of zero or one group (``parent`` is the same, from authentik before 2026).
+    parents = serializers.PrimaryKeyRelatedField(
+        many=True,
+        queryset=Group.objects.all(),
+        required=False,
+        help_text="The parent group's pk, in a list (at most one parent).",
+    )
+    parents_obj = serializers.SerializerMethodField(help_text="null with include_parents=false.")
     users = serializers.PrimaryKeyRelatedField(
         many=True, queryset=User.objects.exclude_anonymous(), required=False, help_text="User pks."
     )
@@ -129,6 +149,11 @@ class GroupSerializer(serializers.ModelSerializer):
     attributes = JSONObjectField(required=False)
     roles = serializers.SerializerMethodField()
     roles_obj = serializers.SerializerMethodField()
+    inherited_roles_obj = serializers.SerializerMethodField(
+        help_text="null with include_inherited_roles=false."
+    )
+    children = serializers.SerializerMethodField()
+    children_obj = serializers.SerializerMethodField(help_text="null with include_children=false.")
 
     class Meta:
         model = Group
@@ -139,12 +164,43 @@ class GroupSerializer(serializers.ModelSerializer):
             "is_superuser",
             "parent",
             "parent_name",
+            "parents",
+            "parents_obj",
             "users",
             "users_obj",
             "attributes",
             "roles",
             "roles_obj",
+            "inherited_roles_obj",
+            "children",
+            "children_obj",
         ]
+
+    def to_representation(self, instance: Group) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["parents"] = [str(instance.parent_id)] if instance.parent_id else []
+        return data
+
+    @extend_schema_field(RelatedGroupSerializer(many=True, allow_null=True))
+    def get_parents_obj(self, group: Group) -> list[dict[str, Any]] | None:
+        if not query_flag(self, "include_parents"):
+            return None
+        parents = [group.parent] if group.parent is not None else []
+        return RelatedGroupSerializer(parents, many=True).data  # type: ignore[return-value]
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_children(self, group: Group) -> list[str]:
+        return [str(child.pk) for child in _children(group)]
+
+    @extend_schema_field(RelatedGroupSerializer(many=True, allow_null=True))
+    def get_children_obj(self, group: Group) -> list[dict[str, Any]] | None:
+        if not query_flag(self, "include_children"):
+            return None
+        return RelatedGroupSerializer(_children(group), many=True).data  # type: ignore[return-value]
+
+    @extend_schema_field(RoleSerializer(many=True, allow_null=True))
+    def get_inherited_roles_obj(self, group: Group) -> list[dict[str, Any]] | None:
+        return [] if query_flag(self, "include_inherited_roles") else None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_parent_name(self, group: Group) -> str | None:
@@ -164,9 +220,22 @@ class GroupSerializer(serializers.ModelSerializer):
     def get_roles_obj(self, group: Group) -> list[dict[str, Any]]:
         return []
 
+    def validate_parents(self, parents: list[Group]) -> list[Group]:
+        if len(parents) > 1:
+            raise serializers.ValidationError("A group has at most one parent here.")
+        return parents
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("is_superuser") or getattr(self.instance, "is_superuser", False):
             require_superuser(self, "Only administrators can change superuser groups.")
+        if "parents" in attrs:
+            parents = attrs.pop("parents")
+            parent = parents[0] if parents else None
+            if "parent" in attrs and attrs["parent"] != parent:
+                raise serializers.ValidationError(
+                    {"parents": ["parent and parents name different groups."]}
+                )
+            attrs["parent"] = parent
         parent = attrs.get("parent")
         if parent is not None and self.instance is not None:
             node: Group | None = parent
@@ -177,6 +246,11 @@ class GroupSerializer(serializers.ModelSerializer):
                     )
                 node = node.parent
         return attrs
+
+
+def _children(group: Group) -> list[Group]:
+    """The group's children by name (prefetched by the view's queryset)."""
+    return sorted(group.children.all(), key=lambda child: child.name)
 
 
 class UserPkSerializer(serializers.Serializer):
@@ -200,7 +274,7 @@ class TokenSerializer(serializers.ModelSerializer):
     user = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.exclude_anonymous(), required=False, help_text="Defaults to you."
     )
-    user_obj = PartialUserSerializer(source="user", read_only=True)
+    user_obj = UserSerializer(source="user", read_only=True)
     intent = serializers.ChoiceField(
         choices=[TokenIntent.API, TokenIntent.APP_PASSWORD], default=TokenIntent.API
     )

@@ -43,6 +43,13 @@ INCLUDE_ROLES = OpenApiParameter(
 INCLUDE_USERS = OpenApiParameter(
     "include_users", OpenApiTypes.BOOL, description="Include users_obj (default true)."
 )
+GROUP_INCLUDES = [
+    INCLUDE_USERS,
+    *(
+        OpenApiParameter(f"include_{name}", OpenApiTypes.BOOL, description=f"Include {name}_obj.")
+        for name in ("children", "parents", "inherited_roles")
+    ),
+]
 ADMINS_ONLY = "Only administrators can change administrators."
 
 
@@ -94,8 +101,8 @@ class UserViewSet(ListingFilterMixin, viewsets.ModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List groups", parameters=[INCLUDE_USERS]),
-    retrieve=extend_schema(summary="One group", parameters=[INCLUDE_USERS]),
+    list=extend_schema(summary="List groups", parameters=GROUP_INCLUDES),
+    retrieve=extend_schema(summary="One group", parameters=GROUP_INCLUDES),
 )
 class GroupViewSet(viewsets.ModelViewSet):
     """Groups and their members. Membership changes are audited as many-to-many diffs."""
@@ -114,7 +121,8 @@ class GroupViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[Group]:
         return Group.objects.select_related("parent").prefetch_related(
-            Prefetch("users", queryset=User.objects.exclude_anonymous().order_by("pk"))
+            "children",
+            Prefetch("users", queryset=User.objects.exclude_anonymous().order_by("pk")),
         )
 
     def perform_destroy(self, instance: Group) -> None:
@@ -164,7 +172,7 @@ class TokenViewSet(viewsets.ModelViewSet):
     ordering_aliases = {"pk": "token_uuid"}
 
     def get_queryset(self) -> QuerySet[Token]:
-        return Token.objects.select_related("user")
+        return Token.objects.select_related("user").prefetch_related("user__groups")
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

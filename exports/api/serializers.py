@@ -44,10 +44,14 @@ class UserExportSerializer(UserSerializer):
 
 class ContentTypeSerializer(serializers.ModelSerializer):
     verbose_name_plural = serializers.SerializerMethodField()
+    fully_qualified_model = serializers.SerializerMethodField(help_text="app_label.model")
 
     class Meta:
         model = ContentType
-        fields = ["id", "app_label", "model", "verbose_name_plural"]
+        fields = ["id", "app_label", "model", "verbose_name_plural", "fully_qualified_model"]
+
+    def get_fully_qualified_model(self, content_type: ContentType) -> str:
+        return f"{content_type.app_label}.{content_type.model}"
 
     def get_verbose_name_plural(self, content_type: ContentType) -> str:
         model = content_type.model_class()

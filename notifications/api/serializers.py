@@ -16,6 +16,7 @@ from rest_framework import serializers
 
 from auditlog.api.serializers import EventSerializer
 from auditlog.sanitize import MASK
+from directory.api.serializers import GroupSerializer
 from directory.models import Group
 from notifications.models import (
     WEBHOOK_MODES,
@@ -116,14 +117,6 @@ class TransportReferenceSerializer(serializers.ModelSerializer):
         fields = ["pk", "name", "mode", "mode_verbose"]
 
 
-class GroupReferenceSerializer(serializers.ModelSerializer):
-    pk = serializers.UUIDField(source="group_uuid", read_only=True)
-
-    class Meta:
-        model = Group
-        fields = ["pk", "num_pk", "name", "is_superuser"]
-
-
 class NotificationRuleSerializer(serializers.ModelSerializer):
     pk = serializers.UUIDField(source="uuid", read_only=True)
     destination_group = serializers.PrimaryKeyRelatedField(
@@ -132,7 +125,8 @@ class NotificationRuleSerializer(serializers.ModelSerializer):
         required=False,
         help_text="The group whose active members are notified (its pk).",
     )
-    destination_group_obj = GroupReferenceSerializer(
+    # authentik's rule carries the group in its full shape (its client requires it).
+    destination_group_obj = GroupSerializer(
         source="destination_group", read_only=True, allow_null=True
     )
     transports = serializers.PrimaryKeyRelatedField(

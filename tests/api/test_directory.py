@@ -50,6 +50,12 @@ GROUP_FIELDS = {
     "attributes",
     "roles",
     "roles_obj",
+    # authentik 2026.8's multi-parent shape (ours: at most one parent)
+    "parents",
+    "parents_obj",
+    "inherited_roles_obj",
+    "children",
+    "children_obj",
 }
 
 
@@ -153,7 +159,7 @@ def test_an_admin_creates_updates_and_deletes_users_with_audited_diffs(api_as, a
     )
     assert created.status_code == 201, created.content
     pk = created.json()["pk"]
-    made = Event.objects.get(action=EventAction.USER_CREATED, context__username="cara")
+    made = Event.objects.get(action=EventAction.MODEL_CREATED, context__username="cara")
     assert made.context["origin"] == "http"
     assert made.user["username"] == "admin"
     response = client.patch(f"{USERS}{pk}/", {"email": "cara@new.example.com"}, format="json")
@@ -249,6 +255,10 @@ def test_groups_have_authentiks_fields(api_as, admin_user) -> None:
     assert body["num_pk"] == group.num_pk
     assert body["parent"] == str(parent.pk)
     assert body["parent_name"] == "Parent"
+    assert body["parents"] == [str(parent.pk)]
+    assert [item["name"] for item in body["parents_obj"]] == ["Parent"]
+    assert body["children"] == [] and body["children_obj"] == []
+    assert body["inherited_roles_obj"] == []
     assert body["users"] == [ana.pk]
     assert body["users_obj"][0] == {
         "pk": ana.pk,
@@ -461,3 +471,35 @@ def test_creating_tokens_for_others_is_for_administrators(api_as, admin_user, no
 
 def test_token_lists_need_the_view_permission(api_as, nobody) -> None:
     assert api_as(nobody).get(TOKENS).status_code == 403
+
+
+def test_a_group_lists_its_children_and_takes_its_parent_as_a_list(api_as, admin_user) -> None:
+    client = api_as(admin_user)
+    parent = Group.objects.create(name="Parent")
+    created = client.post(GROUPS, {"name": "Kid", "parents": [str(parent.pk)]}, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["parents"] == [str(parent.pk)]
+    kid = Group.objects.get(name="Kid")
+    assert kid.parent == parent
+    body = client.get(f"{GROUPS}{parent.pk}/").json()
+    assert body["children"] == [str(kid.pk)]
+    assert body["children_obj"][0]["group_uuid"] == str(kid.pk)
+    hidden = client.get(f"{GROUPS}{parent.pk}/", {"include_children": "false"}).json()
+    assert hidden["children_obj"] is None and hidden["children"] == [str(kid.pk)]
+    other = Group.objects.create(name="Other")
+    two = client.patch(
+        f"{GROUPS}{kid.pk}/", {"parents": [str(parent.pk), str(other.pk)]}, format="json"
+    )
+    assert two.status_code == 400
+    assert two.json() == {"parents": ["A group has at most one parent here."]}
+    orphaned = client.patch(f"{GROUPS}{kid.pk}/", {"parents": []}, format="json")
+    assert orphaned.status_code == 200
+    assert orphaned.json()["parents"] == [] and orphaned.json()["parent"] is None
+
+
+def test_a_tokens_user_obj_is_the_full_user(api_as, admin_user) -> None:
+    Token.objects.create(identifier="full-user", user=admin_user, intent=TokenIntent.API)
+    body = api_as(admin_user).get(f"{TOKENS}full-user/").json()
+    assert set(body["user_obj"]) == USER_FIELDS
+    assert body["user_obj"]["uuid"] == str(admin_user.uuid)
+    assert body["user_obj"]["is_superuser"] is True

@@ -46,7 +46,7 @@ def test_deleting_a_user_erases_the_events_by_and_about_them(people, admin_user)
     chain.seal_pending()
     leaver_uuid = leaver.uuid.hex
     assert Event.objects.filter(
-        action=EventAction.USER_CREATED, context__subject_uuid=leaver_uuid
+        action=EventAction.MODEL_CREATED, context__subject_uuid=leaver_uuid
     ).exists()
 
     leaver.delete()
@@ -62,7 +62,7 @@ def test_deleting_a_user_erases_the_events_by_and_about_them(people, admin_user)
     chain.seal_pending()
     result = chain.verify()
     assert result.ok, result
-    # The four above and the leaver's user_created event (about them: subject_uuid).
+    # The four above and the leaver's model_created event (about them: subject_uuid).
     assert result.pruned == 5
     assert not Event.objects.filter(context__subject_uuid=leaver_uuid).exists()
 
@@ -72,7 +72,7 @@ def test_the_erasure_is_recorded_in_the_chain_so_it_is_not_taken_for_tampering(p
     for index in range(5):
         event_by(leaver if index % 2 else stayer, label=f"e{index}")
     chain.seal_pending()
-    # Two by the leaver, and their user_created event.
+    # Two by the leaver, and their model_created event.
     assert erase_user_events(leaver.pk, leaver.uuid) == 3
     assert chain.verify().ok
     # The same deletion without the chain's record is reported.
