@@ -84,7 +84,12 @@ ASGI_APPLICATION = "project.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # templates/ in a checkout; an installed wheel carries the same folder as project/templates.
+        "DIRS": [
+            path
+            for path in (BASE_DIR / "templates", Path(__file__).resolve().parent / "templates")
+            if path.is_dir()
+        ][:1],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
