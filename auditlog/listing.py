@@ -219,7 +219,44 @@ class IdsFilter(django_filters.ModelMultipleChoiceFilter):
 # --- Events ---------------------------------------------------------------------------------
 
 
-class EventFilter(django_filters.FilterSet):
+BOOLEAN_VALUES = frozenset({"true", "false", "1", "0"})
+
+
+def boolean_problem(raw: str) -> str | None:
+    """Why ``raw`` is not a boolean query value (``None``: it is one)."""
+    return None if raw.strip().lower() in BOOLEAN_VALUES else "Must be true or false."
+
+
+class StrictFilterSet(django_filters.FilterSet):
+    """A FilterSet that holds query parameters to the types the schema gives them.
+
+    django-filter ignores an empty value, and reads an unknown boolean as "not given", so a
+    request the OpenAPI schema calls invalid would quietly list everything; here a boolean
+    must be true or false, and only a plain text filter may be empty: anything else is a 400
+    naming the parameter."""
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        for name, filter_ in self.filters.items():
+            raws = self.data.getlist(name) if hasattr(self.data, "getlist") else []
+            for raw in raws:
+                problem = _query_value_problem(filter_, str(raw))
+                if problem and name not in self.form.errors:
+                    self.form.add_error(name, problem)
+                    valid = False
+        return valid
+
+
+def _query_value_problem(filter_: django_filters.Filter, raw: str) -> str | None:
+    if isinstance(filter_, django_filters.BooleanFilter):
+        return boolean_problem(raw)
+    if raw != "":
+        return None
+    plain_text = type(filter_) is django_filters.CharFilter
+    return None if plain_text else "This value may not be empty."
+
+
+class EventFilter(StrictFilterSet):
     """Query parameters of the event list (also accepted by volume/, stats/ and export/)."""
 
     action = django_filters.CharFilter(

@@ -10,7 +10,7 @@ import django_filters
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema_field
 
-from auditlog.listing import Listing, ListingError, Params
+from auditlog.listing import Listing, ListingError, Params, StrictFilterSet
 from directory.models import Group, User, UserQuerySet, UserType
 from directory.search import UserSearchSchema
 
@@ -36,7 +36,7 @@ def names_filter(help_text: str, **kwargs: Any) -> django_filters.ModelMultipleC
     return filter_class(help_text=help_text, **kwargs)
 
 
-class UserFilter(django_filters.FilterSet):
+class UserFilter(StrictFilterSet):
     username = django_filters.CharFilter(help_text="Exact username.")
     email = django_filters.CharFilter(help_text="Exact email address.")
     name = django_filters.CharFilter(help_text="Exact display name.")

@@ -282,6 +282,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "auditlog.api.schema.document_errors",
+        "auditlog.api.schema.describe_text_as_accepted",
     ],
     "ENUM_NAME_OVERRIDES": {
         "EventActionEnum": "auditlog.models.EventAction",

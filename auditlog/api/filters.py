@@ -18,7 +18,9 @@ from auditlog.listing import (
     Listing,
     ListingError,
     OrderingError,
+    StrictFilterSet,
     UTCDateTimeFilter,
+    boolean_problem,
     resolve_ordering,
 )
 from auditlog.search import SearchSchema, apply_search
@@ -32,7 +34,9 @@ __all__ = [
     "QLSearchFilter",
     "SearchFilter",
     "StableOrderingFilter",
+    "StrictFilterSet",
     "UTCDateTimeFilter",
+    "boolean_problem",
     "resolve_ordering",
 ]
 

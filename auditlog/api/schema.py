@@ -74,3 +74,30 @@ def document_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
             for code, response in _errors_of(operation).items():
                 responses.setdefault(code, response)
     return result
+
+
+# Django's username check reads \w as any letter or digit of any script ("chloé.larsen"); a
+# JSON Schema pattern reads it as ASCII only, so the pattern would call valid usernames
+# invalid. Email addresses likewise: Django accepts internationalised domains that the
+# "email" format refuses. Both are described in words, and checked by the API.
+USERNAME = {
+    "type": "string",
+    "maxLength": 150,
+    "description": "Letters and digits of any script, and @ . + - _ (at most 150).",
+}
+EMAIL = {"type": "string", "maxLength": 254, "description": "An email address, or empty."}
+
+
+def describe_text_as_accepted(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Postprocessing hook: usernames and email addresses as the API accepts them."""
+    for schema in result.get("components", {}).get("schemas", {}).values():
+        properties = schema.get("properties", {})
+        for name, replacement in (("username", USERNAME), ("email", EMAIL)):
+            if name in properties and "$ref" not in properties[name]:
+                kept = {
+                    key: properties[name][key]
+                    for key in ("readOnly", "minLength", "nullable")
+                    if key in properties[name]
+                }
+                properties[name] = {**replacement, **kept}
+    return result

@@ -54,7 +54,45 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-class EventSerializer(serializers.ModelSerializer):
+class StrictInputMixin:
+    """Holds a JSON body to the types the schema documents: DRF would turn a number into a
+    string, 0/1 into a boolean, "5" into an integer and "" into null for a related object,
+    so a request the schema calls invalid would be accepted; here each is a 400 naming the
+    field."""
+
+    fields: Any
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            errors = {
+                name: [problem]
+                for name, field in self.fields.items()
+                if not field.read_only
+                and name in data
+                and (problem := _type_problem(field, data[name])) is not None
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+def _type_problem(field: serializers.Field, value: Any) -> str | None:
+    if value is None:
+        return None  # the field itself says whether null is allowed
+    if isinstance(field, serializers.CharField) and not isinstance(value, str):
+        return "Not a valid string."
+    if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
+        return "Must be true or false."
+    if isinstance(field, serializers.IntegerField) and (
+        isinstance(value, bool) or not isinstance(value, int)
+    ):
+        return "A valid integer is required."
+    if isinstance(field, serializers.RelatedField) and value == "":
+        return "This field may not be blank (null means none)."
+    return None
+
+
+class EventSerializer(StrictInputMixin, serializers.ModelSerializer):
     """``pk, user, action, app, context, client_ip, created, expires, brand``."""
 
     pk = serializers.UUIDField(source="event_uuid", read_only=True)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
-from auditlog.listing import IdsFilter
+from auditlog.listing import IdsFilter, StrictFilterSet
 from directory.listing import UserFilter, filter_attributes, names_filter
 from directory.models import Group, Token, TokenIntent, User
 
 __all__ = ["GroupFilter", "TokenFilter", "UserFilter"]
 
 
-class GroupFilter(django_filters.FilterSet):
+class GroupFilter(StrictFilterSet):
     name = django_filters.CharFilter(help_text="Exact group name.")
     is_superuser = django_filters.BooleanFilter(help_text="Superuser groups (true) or not (false).")
     members_by_pk = IdsFilter(
@@ -41,7 +41,7 @@ class GroupFilter(django_filters.FilterSet):
         return filter_attributes(queryset, value)
 
 
-class TokenFilter(django_filters.FilterSet):
+class TokenFilter(StrictFilterSet):
     identifier = django_filters.CharFilter(help_text="Exact identifier.")
     intent = django_filters.MultipleChoiceFilter(
         choices=TokenIntent.choices, help_text="Intents (repeatable)."

@@ -10,7 +10,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
-from auditlog.api.serializers import JSONObjectField
+from auditlog.api.filters import boolean_problem
+from auditlog.api.serializers import JSONObjectField, StrictInputMixin
 from directory.models import ANONYMOUS_USERNAME, Group, Token, TokenIntent, User
 from directory.representation import (
     PARTIAL_GROUP_FIELDS,
@@ -23,9 +24,14 @@ from directory.representation import (
 
 
 def query_flag(serializer: serializers.Serializer, name: str) -> bool:
-    """A boolean query parameter such as include_groups (default true)."""
+    """A boolean query parameter such as include_groups (default true); anything but true or
+    false is a 400 naming it."""
     request = serializer.context.get("request")
-    return True if request is None else include_flag(request.query_params, name)
+    if request is None:
+        return True
+    if problem := boolean_problem(str(request.query_params.get(name, "true"))):
+        raise serializers.ValidationError({name: [problem]})
+    return include_flag(request.query_params, name)
 
 
 class PartialGroupSerializer(serializers.ModelSerializer):
@@ -66,7 +72,7 @@ class RoleSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(StrictInputMixin, serializers.ModelSerializer):
     pk = serializers.IntegerField(read_only=True)
     is_superuser = serializers.BooleanField(read_only=True)
     groups = serializers.PrimaryKeyRelatedField(
@@ -124,7 +130,7 @@ def require_superuser(serializer: serializers.Serializer, message: str) -> None:
         raise PermissionDenied(message)
 
 
-class GroupSerializer(serializers.ModelSerializer):
+class GroupSerializer(StrictInputMixin, serializers.ModelSerializer):
     pk = serializers.UUIDField(source="group_uuid", read_only=True)
     num_pk = serializers.IntegerField(read_only=True)
     parent = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]
@@ -253,11 +259,11 @@ def _children(group: Group) -> list[Group]:
     return sorted(group.children.all(), key=lambda child: child.name)
 
 
-class UserPkSerializer(serializers.Serializer):
+class UserPkSerializer(StrictInputMixin, serializers.Serializer):
     pk = serializers.IntegerField(help_text="The user's pk.")
 
 
-class PasswordSerializer(serializers.Serializer):
+class PasswordSerializer(StrictInputMixin, serializers.Serializer):
     password = serializers.CharField(write_only=True, style={"input_type": "password"})
 
     def validate_password(self, value: str) -> str:
@@ -269,7 +275,7 @@ class PasswordSerializer(serializers.Serializer):
         return value
 
 
-class TokenSerializer(serializers.ModelSerializer):
+class TokenSerializer(StrictInputMixin, serializers.ModelSerializer):
     pk = serializers.UUIDField(source="token_uuid", read_only=True)
     user = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.exclude_anonymous(), required=False, help_text="Defaults to you."

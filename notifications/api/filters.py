@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 
-from auditlog.api.filters import IdFilter, UTCDateTimeFilter
+from auditlog.api.filters import IdFilter, StrictFilterSet, UTCDateTimeFilter
 from notifications.models import (
     DeliveryStatus,
     Notification,
@@ -16,7 +16,7 @@ from notifications.models import (
 )
 
 
-class NotificationFilter(django_filters.FilterSet):
+class NotificationFilter(StrictFilterSet):
     severity = django_filters.ChoiceFilter(
         choices=NotificationSeverity.choices, help_text="Severity."
     )
@@ -36,7 +36,7 @@ class NotificationFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class NotificationTransportFilter(django_filters.FilterSet):
+class NotificationTransportFilter(StrictFilterSet):
     name = django_filters.CharFilter(help_text="Exact name.")
     mode = django_filters.ChoiceFilter(choices=TransportMode.choices, help_text="Mode.")
     send_once = django_filters.BooleanFilter(help_text="Sends to the first recipient only.")
@@ -46,7 +46,7 @@ class NotificationTransportFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class NotificationRuleFilter(django_filters.FilterSet):
+class NotificationRuleFilter(StrictFilterSet):
     name = django_filters.CharFilter(help_text="Exact name.")
     severity = django_filters.ChoiceFilter(
         choices=NotificationSeverity.choices, help_text="Severity."
@@ -64,7 +64,7 @@ class NotificationRuleFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class NotificationDeliveryFilter(django_filters.FilterSet):
+class NotificationDeliveryFilter(StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices, help_text="Status.")
     mode = django_filters.ChoiceFilter(choices=TransportMode.choices, help_text="Mode.")
     rule = django_filters.UUIDFilter(field_name="rule_id", help_text="The rule's pk.")

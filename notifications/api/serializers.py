@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from auditlog.api.serializers import EventSerializer
+from auditlog.api.serializers import EventSerializer, StrictInputMixin
 from auditlog.sanitize import MASK
 from directory.api.serializers import GroupSerializer
 from directory.models import Group
@@ -29,7 +29,7 @@ from notifications.models import (
 )
 
 
-class NotificationSerializer(serializers.ModelSerializer):
+class NotificationSerializer(StrictInputMixin, serializers.ModelSerializer):
     pk = serializers.UUIDField(source="uuid", read_only=True)
     event = EventSerializer(read_only=True, allow_null=True)
 
@@ -56,7 +56,7 @@ def mask_webhook_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/{MASK}"
 
 
-class NotificationTransportSerializer(serializers.ModelSerializer):
+class NotificationTransportSerializer(StrictInputMixin, serializers.ModelSerializer):
     pk = serializers.UUIDField(source="uuid", read_only=True)
     mode_verbose = serializers.CharField(source="get_mode_display", read_only=True)
     webhook_url = serializers.CharField(
@@ -117,7 +117,7 @@ class TransportReferenceSerializer(serializers.ModelSerializer):
         fields = ["pk", "name", "mode", "mode_verbose"]
 
 
-class NotificationRuleSerializer(serializers.ModelSerializer):
+class NotificationRuleSerializer(StrictInputMixin, serializers.ModelSerializer):
     pk = serializers.UUIDField(source="uuid", read_only=True)
     destination_group = serializers.PrimaryKeyRelatedField(
         queryset=Group.objects.all(),
@@ -200,5 +200,5 @@ class NotificationDeliverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TransportTestSerializer(serializers.Serializer):
+class TransportTestSerializer(StrictInputMixin, serializers.Serializer):
     messages = serializers.ListField(child=serializers.CharField())

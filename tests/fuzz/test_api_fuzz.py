@@ -34,6 +34,8 @@ CHECKS = [
     checks.content_type_conformance,
     checks.response_headers_conformance,
     checks.response_schema_conformance,
+    # A request the schema calls invalid must be refused (4xx), not quietly accepted.
+    checks.negative_data_rejection,
 ]
 
 

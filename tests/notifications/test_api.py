@@ -209,12 +209,15 @@ def test_rule_crud(admin) -> None:
     assert created.status_code == 201, created.json()
     body = created.json()
     assert body["enabled"] is True
-    assert body["destination_group_obj"] == {
+    # The group in its full shape, as authentik's client requires (children, roles_obj...).
+    group_obj = body["destination_group_obj"]
+    assert {key: group_obj[key] for key in ("pk", "num_pk", "name", "is_superuser")} == {
         "pk": str(group.pk),
         "num_pk": group.num_pk,
         "name": "Security",
         "is_superuser": False,
     }
+    assert group_obj["children"] == [] and group_obj["roles_obj"] == []
     assert body["transports_obj"] == [
         {"pk": str(hook.pk), "name": "hook", "mode": "webhook", "mode_verbose": "Generic Webhook"}
     ]
