@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+from django.db import connection
 
 from auditlog import compat
 from auditlog.models import Event, EventAction
@@ -207,6 +208,18 @@ def test_every_shared_operation_answers_in_the_target_releases_shapes(live: Live
     events.events_notifications_retrieve(str(first.pk))
     events.events_notifications_partial_update(str(first.pk), PatchedNotificationRequest(seen=True))
     events.events_notifications_mark_all_seen_create()
+
+    # A chain report: an event deleted past the application is reported by the verification.
+    from auditlog import chain
+
+    chain.seal_pending()
+    victim = Event.objects.filter(app="client").order_by("created").first()
+    assert victim is not None
+    with connection.cursor() as cursor:
+        pk = Event._meta.pk.get_db_prep_value(victim.pk, connection)  # type: ignore[union-attr]
+        cursor.execute("DELETE FROM auditlog_event WHERE event_uuid = %s", [pk])
+    assert not chain.verify_and_report().ok
+    assert Event.objects.filter(action=EventAction.SYSTEM_TASK_EXCEPTION).exists()
 
     # Everything written since (the transport test, the exports' export_ready...) reads too.
     final = events.events_events_list(page_size=1000, ordering="-created")
