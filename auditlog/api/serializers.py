@@ -87,6 +87,10 @@ def _type_problem(field: serializers.Field, value: Any) -> str | None:
         isinstance(value, bool) or not isinstance(value, int)
     ):
         return "A valid integer is required."
+    if isinstance(field, serializers.ManyRelatedField | serializers.ListField) and not isinstance(
+        value, list
+    ):
+        return "Expected a list of items."
     if isinstance(field, serializers.RelatedField) and value == "":
         return "This field may not be blank (null means none)."
     return None
@@ -103,7 +107,10 @@ class EventSerializer(StrictInputMixin, serializers.ModelSerializer):
     app = serializers.CharField(max_length=255)
     # DRF pops declared fields off the class, so this does not shadow Serializer.context.
     context = JSONObjectField(required=False, sanitized=True)  # type: ignore[assignment]
-    client_ip = serializers.CharField(allow_null=True, required=False, max_length=64)
+    # "" is accepted as "no address", like null.
+    client_ip = serializers.CharField(
+        allow_null=True, allow_blank=True, required=False, max_length=64
+    )
     created = serializers.DateTimeField(read_only=True)
     expires = serializers.DateTimeField(read_only=True)
     brand = JSONObjectField(required=False, sanitized=True)

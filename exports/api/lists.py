@@ -126,7 +126,7 @@ class ListExportView(ListingFilterMixin, GenericAPIView):
 
 
 def _export_format(request: Request) -> str:
-    value = request.query_params.get(FORMAT_PARAMETER) or ExportFormat.CSV
+    value = request.query_params.get(FORMAT_PARAMETER, ExportFormat.CSV)
     if value not in ExportFormat.values:
         choices = ", ".join(ExportFormat.values)
         raise ValidationError({FORMAT_PARAMETER: [f"{value!r} is not a format; use {choices}."]})

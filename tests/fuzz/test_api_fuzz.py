@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi import checks
 
 from tests.fuzz.conftest import (
@@ -63,20 +64,35 @@ def pick(generated: Any, choices: list[Any]) -> Any:
     return choices[chosen - 1] if chosen else generated
 
 
+def negative(case: Any, location: ParameterLocation) -> bool:
+    """Whether the fuzzer made this part of the request invalid on purpose: it is then sent as
+    generated, so that the negative-data check sees the invalid value reach the API."""
+    meta = getattr(case, "_meta", None)
+    return meta is not None and meta.is_negative_at(location)
+
+
 def aim(case: Any, world: FuzzWorld) -> None:
     """Point most path parameters at existing objects (else nearly every case is a 404), but
-    none at the personas' own user, token or group; give some fields values the API accepts."""
+    none at the personas' own user, token or group; give some fields values the API accepts.
+    A part the fuzzer made invalid on purpose is left as it is."""
     parameters = case.path_parameters or {}
     for name, generated in list(parameters.items()):
+        if negative(case, ParameterLocation.PATH):
+            break
         chosen = pick(generated, world.ids_for(case.path, name))
         parameters[name] = ABSENT if str(chosen) in world.protected else chosen
     body = case.body if isinstance(case.body, list) else [case.body]
-    for container in [case.query, *body]:
+    containers = [] if negative(case, ParameterLocation.QUERY) else [case.query]
+    if not negative(case, ParameterLocation.BODY):
+        containers.extend(body)
+    for container in containers:
         if not isinstance(container, dict):
             continue
         for name, choices in ACCEPTED_VALUES.items():
             if name in container:
                 container[name] = pick(container[name], choices)
+    if negative(case, ParameterLocation.BODY):
+        return
     if case.path.endswith(MEMBERSHIP) and isinstance(case.body, dict) and "pk" in case.body:
         users = [int(pk) for pk in world.ids_for("/api/v3/core/users/{pk}/", "pk")]
         case.body["pk"] = pick(case.body["pk"], users)

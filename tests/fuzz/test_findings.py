@@ -257,6 +257,7 @@ def test_a_username_in_any_script_matches_the_documented_shape(documented) -> No
         ),
         ("/api/v3/core/users/", {"username": "u", "is_active": "yes"}, "is_active"),
         ("/api/v3/events/events/", {"action": "login", "app": 3}, "app"),
+        ("/api/v3/core/users/", {"username": "u", "groups": {}}, "groups"),
     ],
 )
 def test_a_body_the_schema_calls_invalid_is_a_400_naming_the_field(
@@ -293,3 +294,20 @@ def test_valid_flags_and_text_filters_still_work(admin_api) -> None:
         assert admin_api.get("/api/v3/core/users/", params).status_code == 200, params
     response = admin_api.get("/api/v3/core/groups/", {"include_users": "false"})
     assert response.status_code == 200
+
+
+def test_an_empty_export_format_is_a_400_not_the_default(admin_api) -> None:
+    response = admin_api.post("/api/v3/events/events/export/?format=")
+    assert response.status_code == 400
+    assert "format" in response.json()
+    assert not DataExport.objects.exists()
+
+
+def test_an_empty_client_ip_is_documented_and_means_none(admin_api) -> None:
+    schema = generated_schema()["components"]["schemas"]["EventRequest"]
+    assert "minLength" not in schema["properties"]["client_ip"]
+    response = admin_api.post(
+        "/api/v3/events/events/", {"action": "login", "app": "t", "client_ip": ""}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["client_ip"] is None
