@@ -14,17 +14,7 @@ from typing import Any
 
 import pytest
 import requests
-from django.db import connection
-
-from auditlog import compat
-from auditlog.models import Event, EventAction
-from directory.models import User
-from directory.services import create_api_token
-from tests.servers import running_gunicorn
-from tests.workers import database_url
-
-authentik_client = pytest.importorskip("authentik_client")
-from authentik_client import (  # noqa: E402 - only once the client is known to be installed
+from authentik_client import (
     ApiClient,
     Configuration,
     CoreApi,
@@ -32,7 +22,7 @@ from authentik_client import (  # noqa: E402 - only once the client is known to 
     EventsApi,
     ReportsApi,
 )
-from authentik_client.models import (  # noqa: E402
+from authentik_client.models import (
     EventRequest,
     GroupRequest,
     NotificationTransportRequest,
@@ -44,6 +34,14 @@ from authentik_client.models import (  # noqa: E402
     UserPasswordSetRequest,
     UserRequest,
 )
+from django.db import connection
+
+from auditlog import compat
+from auditlog.models import Event, EventAction
+from directory.models import User
+from directory.services import create_api_token
+from tests.servers import running_gunicorn
+from tests.workers import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
