@@ -1,6 +1,7 @@
 """Fuzzing the REST API with schemathesis against its generated OpenAPI schema, once as an
 administrator and once as a user with no rights: for every operation, no 5xx, only documented
-status codes and content types, and bodies and headers that match the schema.
+status codes and content types, bodies and headers that match the schema, and a request the
+schema calls invalid refused (schemathesis's negative-data check).
 
 In the suite this is a short run (``FUZZ_EXAMPLES`` cases per operation, the same every time);
 ``make fuzz`` runs the long one and writes ``bench/fuzz-results.md``.
