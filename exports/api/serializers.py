@@ -61,7 +61,9 @@ class ContentTypeSerializer(serializers.ModelSerializer):
 
 
 class DataExportSerializer(serializers.ModelSerializer):
-    requested_by = PartialUserSerializer(read_only=True, allow_null=True)
+    requested_by = serializers.SerializerMethodField(
+        help_text="The requester; the anonymous stand-in once the requester is deleted."
+    )
     content_type = ContentTypeSerializer(read_only=True)
     query_params = JSONObjectField(read_only=True)
     file_url = serializers.SerializerMethodField(
@@ -85,6 +87,13 @@ class DataExportSerializer(serializers.ModelSerializer):
             "format",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(PartialUserSerializer)
+    def get_requested_by(self, export: DataExport) -> dict[str, Any]:
+        # authentik's schema requires a user here; this product keeps an export whose
+        # requester was deleted, and names the anonymous stand-in for them.
+        requester = export.requested_by or User.objects.anonymous()  # type: ignore[attr-defined]
+        return PartialUserSerializer(requester).data  # type: ignore[return-value]
 
     @extend_schema_field(serializers.CharField())
     def get_file_url(self, export: DataExport) -> str:

@@ -38,7 +38,7 @@ from django.db import connection
 
 from auditlog import compat
 from auditlog.models import Event, EventAction
-from directory.models import User
+from directory.models import ANONYMOUS_USERNAME, User
 from directory.services import create_api_token
 from tests.servers import running_gunicorn
 from tests.workers import database_url
@@ -244,3 +244,17 @@ def test_stored_events_with_newer_actions_still_read_in_the_client(live: Live) -
     assert Event.objects.get(pk=old.pk).action == "user_created"
     assert live.events.events_events_volume_list() is not None
     assert live.events.events_events_stats_retrieve(count_steps=["days=1"]) is not None
+
+
+def test_an_export_whose_requester_was_deleted_still_reads_in_the_client(live: Live) -> None:
+    """authentik's schema requires ``requested_by``; this product keeps such an export."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from exports.models import DataExport
+
+    orphan = DataExport.objects.create(
+        requested_by=None, content_type=ContentType.objects.get_for_model(Event)
+    )
+    listed = live.reports.reports_exports_list(page_size=100)
+    [found] = [export for export in listed.results if str(export.id) == str(orphan.pk)]
+    assert found.requested_by.username == ANONYMOUS_USERNAME

@@ -236,8 +236,9 @@ def results_markdown() -> str:
         f"the generated OpenAPI schema, up to {EXAMPLES} generated cases per operation and "
         f"persona{' plus the coverage phase' if COVERAGE else ''}, in {minutes:.0f} minutes.",
         "Checks: no 5xx, documented status codes and content types, bodies and headers valid "
-        "against the schema, and requests the schema calls invalid refused. An operation with few possible inputs gets fewer cases (Hypothesis "
-        "stops when it has tried them all); one that fails stops at its first failure.",
+        "against the schema, and requests the schema calls invalid refused. An operation with "
+        "few possible inputs gets fewer cases (Hypothesis stops when it has tried them all); "
+        "one that fails stops at its first failure.",
         "",
         f"- operations: {len(operations)}",
         f"- cases: {sum(CASES.values())}",
