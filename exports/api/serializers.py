@@ -4,6 +4,8 @@ serializers are the field-by-field reference the tests compare the files with)."
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.contenttypes.models import ContentType
 from django.utils.text import capfirst
 from drf_spectacular.utils import extend_schema_field
