@@ -185,7 +185,7 @@ class EventChainViewSet(viewsets.GenericViewSet):
             except ValueError:
                 raise ValidationError({"since": [f"{since!r} is not a whole number."]}) from None
         kind = request.query_params.get("kind")
-        if kind:
+        if kind is not None:
             if kind not in ChainRecordKind.values:
                 raise ValidationError(
                     {"kind": [f"{kind!r} is not one of {', '.join(ChainRecordKind.values)}."]}

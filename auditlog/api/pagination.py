@@ -16,6 +16,15 @@ from auditlog.paging import LargeTablePaginator
 PAGE_SIZE_PARAM = "page_size"
 
 
+def single_value(request: Request, name: str) -> str | None:
+    """A query parameter the schema documents as one value; given more than once, a 400
+    naming it (instead of silently using one of them)."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise ValidationError({name: ["Give this parameter once."]})
+    return values[0] if values else None
+
+
 class Pagination(PageNumberPagination):
     page_size = 100
     page_size_query_param = PAGE_SIZE_PARAM
@@ -26,7 +35,7 @@ class Pagination(PageNumberPagination):
         return int(settings.API_MAX_PAGE_SIZE)
 
     def get_page_size(self, request: Request) -> int:
-        raw = request.query_params.get(PAGE_SIZE_PARAM)
+        raw = single_value(request, PAGE_SIZE_PARAM)
         if raw is None or raw == "":
             return self.page_size
         try:
@@ -64,6 +73,7 @@ class Pagination(PageNumberPagination):
         return provider() if provider is not None else {}
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
+        single_value(request, self.page_query_param)
         self.view = view
         return super().paginate_queryset(queryset, request, view)
 

@@ -22,6 +22,7 @@ from auditlog.api.filters import (
     QLSearchFilter,
     StableOrderingFilter,
 )
+from auditlog.api.pagination import single_value
 from auditlog.api.serializers import (
     ActionSerializer,
     BulkResultSerializer,
@@ -41,7 +42,7 @@ STATS_WINDOW = timedelta(days=60)
 
 
 def _int_param(request: Request, name: str, default: int, *, minimum: int, maximum: int) -> int:
-    raw = request.query_params.get(name)
+    raw = single_value(request, name)
     if not raw:
         return default
     try:

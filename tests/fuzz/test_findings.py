@@ -311,3 +311,18 @@ def test_an_empty_client_ip_is_documented_and_means_none(admin_api) -> None:
     )
     assert response.status_code == 201, response.content
     assert response.json()["client_ip"] is None
+
+
+@pytest.mark.parametrize(
+    ("url", "query", "name"),
+    [
+        ("/api/v3/events/events/", "page_size=5&page_size=6", "page_size"),
+        ("/api/v3/events/events/", "page=1&page=2", "page"),
+        ("/api/v3/events/events/volume/", "history_days=3&history_days=4", "history_days"),
+        ("/api/v3/events/chain/checkpoints/", "kind=", "kind"),
+    ],
+)
+def test_a_single_valued_parameter_given_twice_or_empty_is_a_400(admin_api, url, query, name):
+    response = admin_api.get(f"{url}?{query}")
+    assert response.status_code == 400, response.content
+    assert name in response.json()
