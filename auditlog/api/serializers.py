@@ -63,6 +63,11 @@ class StrictInputMixin:
     fields: Any
 
     def to_internal_value(self, data: Any) -> Any:
+        self.refuse_mistyped(data)
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+    def refuse_mistyped(self, data: Any) -> None:
+        """A 400 naming each field whose JSON type is not the documented one."""
         if isinstance(data, dict):
             errors = {
                 name: [problem]
@@ -73,7 +78,6 @@ class StrictInputMixin:
             }
             if errors:
                 raise serializers.ValidationError(errors)
-        return super().to_internal_value(data)  # type: ignore[misc]
 
 
 def _type_problem(field: serializers.Field, value: Any) -> str | None:
@@ -133,6 +137,7 @@ class EventSerializer(StrictInputMixin, serializers.ModelSerializer):
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         """The recording service's validation, the same as a batch's (the declared fields
         above describe the shape for the schema)."""
+        self.refuse_mistyped(data)
         problems, event = validate_event_item(data, refuse_unknown=False)
         if event is None:
             raise serializers.ValidationError(problems)
