@@ -7,7 +7,8 @@ live server with the pinned Python client to prove it.
 
 Moving the target to a newer release:
 
-1. set ``TARGET_RELEASE`` and pin the matching ``authentik-client`` in pyproject's dev extra;
+1. set ``TARGET_RELEASE`` (``auditlog/models.py``) and pin the matching ``authentik-client``
+   in pyproject's dev extra;
 2. move the actions that release adds from ``NEWER_ACTIONS`` into ``EventAction``
    (``auditlog/models.py``; ``makemigrations`` then writes the choices migration);
 3. run the client test and fix what its models reject.
@@ -22,18 +23,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from auditlog.models import EventAction
+from auditlog.models import NEWER_ACTIONS, TARGET_RELEASE, EventAction
 
-TARGET_RELEASE = "2026.8"
+__all__ = ["NEWER_ACTIONS", "TARGET_ACTIONS", "TARGET_CLIENT", "TARGET_RELEASE"]
+
 TARGET_CLIENT = "authentik-client 2026.8.5"
 
-# Actions of authentik releases newer than the target, with the target's action for the same
-# thing. Stored events may carry them (written before the target moved back, or kept from an
-# import); the product writes none of them and the API answers them as the mapped action.
-NEWER_ACTIONS: dict[str, str] = {
-    "user_created": "model_created",
-    "login_blocked": "login_failed",
-}
+# TARGET_RELEASE and NEWER_ACTIONS (actions of authentik releases newer than the target, with
+# the target's action for the same thing) are defined beside EventAction in auditlog/models.py:
+# stored events may carry a newer action (written before the target moved back, or kept from
+# an import); the product writes none of them and the API answers them as the mapped action.
+
 # Where an answer keeps the stored action when it is mapped.
 NEWER_ACTION_KEY = "action_in_newer_releases"
 # Every action the target release knows (its EventActions enum, ``custom_`` included).

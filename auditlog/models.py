@@ -77,6 +77,15 @@ class EventAction(models.TextChoices):
     CUSTOM_PREFIX = "custom_"
 
 
+# The authentik release the API targets, and the actions of newer releases with the target's
+# action for the same thing: auditlog/compat.py explains both and how the target moves (they
+# live here, beside EventAction, so that this module imports nothing above it).
+TARGET_RELEASE = "2026.8"
+NEWER_ACTIONS: dict[str, str] = {
+    "user_created": "model_created",
+    "login_blocked": "login_failed",
+}
+
 # Enum.values builds a new list on every access; these are asked on every ingested event.
 ACTION_VALUES = frozenset(EventAction.values)
 
@@ -93,12 +102,10 @@ def action_problem(value: str) -> str | None:
     """Why an event may not have the action ``value`` (``None``: it may)."""
     if is_valid_action(value):
         return None
-    from auditlog import compat  # compat reads this module's EventAction
-
-    if value in compat.NEWER_ACTIONS:
+    if value in NEWER_ACTIONS:
         return (
-            f"{value!r} is an action of authentik releases newer than {compat.TARGET_RELEASE}, "
-            f"which this API targets; send {compat.NEWER_ACTIONS[value]!r} instead."
+            f"{value!r} is an action of authentik releases newer than {TARGET_RELEASE}, "
+            f"which this API targets; send {NEWER_ACTIONS[value]!r} instead."
         )
     return f"{value!r} is not a known action; use one of actions/ or custom_<name>."
 
