@@ -23,6 +23,7 @@ countries and continents) and the backend that compiles it are one language, kep
 from __future__ import annotations
 
 import builtins
+import json
 import re
 import threading
 import uuid
@@ -34,7 +35,7 @@ from functools import cache
 from typing import Any
 
 import pycountry
-from django.db import models
+from django.db import connections, models
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -559,14 +560,58 @@ def compile_query(search: str, schema_class: type[SearchSchema]) -> Q:
 
 
 def text_search(queryset: QuerySet[Any], text: str, fields: Iterable[str]) -> QuerySet[Any]:
-    """authentik's fallback: every term must appear (case-insensitively) in one of the fields."""
+    """authentik's fallback: every term must appear (case-insensitively) in one of the fields.
+
+    A term matches the text a user reads, on every database: "chloé" finds ``chloé.larsen``
+    inside a JSON document and inside a plain column, whatever the case of its letters.
+    """
+    on_sqlite = connections[queryset.db].vendor == "sqlite"
+    json_fields = {
+        field
+        for field in fields
+        if isinstance(queryset.model._meta.get_field(field), models.JSONField)
+    }
     fields = list(fields)
     for term in (part for part in re.split(r"[\s,]+", text) if part):
         condition = Q()
         for field in fields:
-            condition |= Q(**{f"{field}__icontains": term})
+            if on_sqlite:
+                condition |= _sqlite_term(field, term, field in json_fields)
+            else:
+                condition |= Q(**{f"{field}__icontains": term})
         queryset = queryset.filter(condition)
     return queryset
+
+
+def _sqlite_term(field: str, term: str, is_json: bool) -> Q:
+    """The condition for ``term`` in ``field`` on SQLite, which differs from PostgreSQL twice.
+
+    SQLite keeps a JSON document as the text Django's encoder wrote, where every non-ASCII
+    character (and ``"``, ``\\``, control characters) is a ``\\uXXXX``-style escape, so the
+    term is looked for in that written form (a bare backslash then finds a backslash, not the
+    escapes). And SQLite's LIKE folds the case of ASCII letters only, so a term with other
+    letters goes through REGEXP (Python's ``re``, which Django registers on SQLite and which
+    folds Unicode case), leaving the common ASCII term on the faster LIKE.
+    """
+    if term.isascii():
+        return Q(**{f"{field}__icontains": json.dumps(term)[1:-1] if is_json else term})
+    return Q(**{f"{field}__iregex": _unicode_pattern(term, is_json)})
+
+
+def _unicode_pattern(term: str, is_json: bool) -> str:
+    """A regular expression for ``term`` (used case-insensitively) where each non-ASCII
+    character also matches its JSON escape, the escape of its other case included."""
+    parts: list[str] = []
+    for character in term:
+        if character.isascii():
+            parts.append(re.escape(json.dumps(character)[1:-1] if is_json else character))
+            continue
+        forms = {character}
+        if is_json:
+            for variant in (character, character.lower(), character.upper()):
+                forms.add(json.dumps(variant)[1:-1])
+        parts.append("(?:" + "|".join(re.escape(form) for form in sorted(forms)) + ")")
+    return "".join(parts)
 
 
 _schemas: dict[type[SearchSchema], SearchSchema] = {}
