@@ -60,7 +60,7 @@
   function closeDrawer() { drawer.hidden = true; }
 
   document.addEventListener("click", function (event) {
-    var target = event.target.closest("[data-drawer-toggle], [data-drawer-close], [data-mark-read], [data-clear-all], [data-expand], [data-copy], [data-test-transport], [data-export], [data-delete-export], [data-toggle-next], tr[data-href]");
+    var target = event.target.closest("[data-drawer-toggle], [data-drawer-close], [data-mark-read], [data-clear-all], [data-expand], [data-copy], [data-test-transport], button[data-export], [data-delete-export], [data-toggle-next], tr[data-href]");
     if (!target) return;
     if (target.matches("[data-drawer-toggle]")) { drawer.hidden ? openDrawer() : closeDrawer(); return; }
     if (target.matches("[data-drawer-close]")) { closeDrawer(); return; }
@@ -69,7 +69,7 @@
     if (target.matches("[data-expand]")) { toggleRow(target); return; }
     if (target.matches("[data-copy]")) { copy(target); return; }
     if (target.matches("[data-test-transport]")) { testTransport(target); return; }
-    if (target.matches("[data-export]")) { requestExport(target); return; }
+    if (target.matches("button[data-export]")) { requestExport(target); return; }
     if (target.matches("[data-delete-export]")) { deleteExport(target); return; }
     if (target.matches("[data-toggle-next]")) { toggleNext(target); return; }
     if (target.matches("tr[data-href]") && !event.target.closest("a, button")) { window.location = target.dataset.href; }
