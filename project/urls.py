@@ -4,8 +4,10 @@ from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
 from auditlog.login import LoginView
+from project.favicon import favicon
 
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     path("api/v3/", include("project.api_urls")),
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(), name="logout"),

@@ -15,8 +15,9 @@ from auditlog.web import PagePermissionMixin
 from tests.conftest import REPO
 
 # Pages that anybody may open, and the one that hands Bearer requests to the API's own checks
-# (exports/views.download: the page half is @page_permission, see tests/exports/test_download).
-OPEN = {"login/", "logout/", "exports/<uuid:pk>/download/"}
+# (exports/views.download: the page half is @page_permission, see tests/exports/test_download),
+# and the site's icon (project/favicon.py: a static file, shown on the login page too).
+OPEN = {"login/", "logout/", "exports/<uuid:pk>/download/", "favicon.ico"}
 VIEW_MODULES = (
     "auditlog/views.py",
     "directory/views.py",

@@ -40,3 +40,19 @@ def test_download_and_cells_of_an_export_row_request_no_new_export(page: Any, ad
     page.click("button[data-export]")
     page.locator("[data-toast]", has_text="processed in the background").wait_for()
     assert DataExport.objects.count() == 2
+
+
+def test_pages_load_with_an_icon_and_no_missing_file(page: Any, admin: Any) -> None:
+    missing: list[str] = []
+    page.on("response", lambda response: response.status >= 400 and missing.append(response.url))
+    log_in(page)
+    page.goto("/")
+    icon = page.evaluate(
+        "fetch('/favicon.ico').then(r => r.status + ' ' + r.headers.get('content-type'))"
+    )
+    assert icon == "200 image/vnd.microsoft.icon"
+    href = page.locator("link[rel=icon]").get_attribute("href")
+    assert page.request.get(href).status == 200
+    headers = page.locator("[data-recent-events] thead th[scope=col]").all_inner_texts()
+    assert headers == ["Action", "User", "Creation date", "Client IP"]
+    assert missing == []
