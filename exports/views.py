@@ -34,7 +34,9 @@ def download(request: HttpRequest, pk: str) -> HttpResponseBase:
     checks, 403 without the right to use exports, 404 for an export not visible to the user or
     not ready), so an API client never meets the login page. Otherwise this is a page: signed
     out, the browser is sent to sign in; signed in, 404 unless the export is visible to the
-    user, completed and not failed.
+    user, completed and not failed. An export that is gone (or not the user's) gets a 404 page
+    that says it was deleted and leads to Data Exports, since the link usually comes from an
+    older notification.
     """
     if brings_api_token(request):
         return api_download(request, pk=pk)
@@ -43,7 +45,12 @@ def download(request: HttpRequest, pk: str) -> HttpResponseBase:
 
 @page_permission()
 def _browser_download(request: HttpRequest, pk: str) -> HttpResponseBase:
-    export = get_object_or_404(DataExport.objects.visible_to(request.user).downloadable(), pk=pk)
+    visible = DataExport.objects.visible_to(request.user)
+    if not visible.filter(pk=pk).exists():
+        # Deleted (by someone, or by retention) since its notification linked here; an export
+        # of someone else's reads the same, so the page says nothing about whether it exists.
+        return render(request, "exports/export_gone.html", status=404)
+    export = get_object_or_404(visible.downloadable(), pk=pk)
     return file_response(export)
 
 
