@@ -9,7 +9,7 @@ import pytest
 
 from auditlog.models import Event, EventAction
 from exports.models import DataExport, ExportStatus
-from exports.services import request_export
+from exports.services import delete_export, request_export
 from tests.browser.conftest import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,3 +56,20 @@ def test_pages_load_with_an_icon_and_no_missing_file(page: Any, admin: Any) -> N
     headers = page.locator("[data-recent-events] thead th[scope=col]").all_inner_texts()
     assert headers == ["Action", "User", "Creation date", "Client IP"]
     assert missing == []
+
+
+def test_the_drawers_download_link_of_a_deleted_export_says_so(page: Any, admin: Any) -> None:
+    export = request_export(user=admin, model=Event, query_params={}, export_format="csv")
+    delete_export(export=DataExport.objects.get(pk=export.pk))
+    log_in(page)
+    page.goto("/")
+    page.click("[data-drawer-toggle]")
+    link = page.locator("a[data-notification-link]", has_text="Download")
+    link.wait_for()
+    with page.expect_response(lambda response: "/download/" in response.url) as answer:
+        link.click()
+    assert answer.value.status == 404
+    page.locator("text=This export was deleted").wait_for()
+    page.click("text=Go to Data Exports")
+    page.wait_for_url("**/exports/")
+    assert "No data exports yet" in page.content()
