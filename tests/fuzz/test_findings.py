@@ -398,3 +398,24 @@ def test_an_invalid_include_flag_on_one_user_is_a_400(admin_api, nobody) -> None
     response = admin_api.get(f"/api/v3/core/users/{nobody.pk}/", {"include_groups": "yes"})
     assert response.status_code == 400
     assert "include_groups" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"action": "login", "app": 3}, "app"),
+        ({"action": "login", "app": 2.5}, "app"),
+        ({"action": "login", "app": "a", "client_ip": 2130706433}, "client_ip"),
+    ],
+)
+def test_a_batch_event_of_the_wrong_json_type_is_a_400_and_nothing_is_stored(
+    admin_api, item, field
+) -> None:
+    # The single-event endpoint already refused these; the batch read the number as text.
+    good = {"action": "login", "app": "fine"}
+    response = admin_api.post("/api/v3/events/events/bulk/", [good, item], format="json")
+    assert response.status_code == 400, response.content
+    assert response.json() == {"1": {field: ["Not a valid string."]}}
+    assert not Event.objects.filter(app__in=("fine", "3", "2.5")).exists()
+    response = admin_api.post("/api/v3/events/events/bulk/", [good], format="json")
+    assert response.status_code == 201
