@@ -12,6 +12,7 @@ reason it failed.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -35,6 +36,7 @@ ORDERING_PARAM = "ordering"
 # The databases' integer keys are signed 64-bit: a larger number cannot match anything, and
 # handing it to the database driver fails (an overflow), so it is refused with a message.
 MIN_ID, MAX_ID = -(2**63), 2**63 - 1
+WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 
 
 class ListingError(ValueError):
@@ -173,10 +175,20 @@ class Listing(Generic[M]):
 # --- Filter fields shared by the listings ---------------------------------------------------
 
 
+class IdField(forms.IntegerField):
+    """A whole number written as one: ``7`` or ``-7``, not ``7.0`` or ``7e0`` (which Django's
+    IntegerField would read as 7, though the schema calls them invalid)."""
+
+    def to_python(self, value: Any) -> int | None:
+        if isinstance(value, str) and value.strip() and not WHOLE_NUMBER.fullmatch(value):
+            raise forms.ValidationError("Enter a whole number.", code="invalid")
+        return super().to_python(value)  # type: ignore[no-any-return]
+
+
 class IdFilter(django_filters.Filter):
     """An integer key: a whole number in the database's range, else a 400 that says so."""
 
-    field_class = forms.IntegerField
+    field_class = IdField
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", MIN_ID)
@@ -239,12 +251,21 @@ class StrictFilterSet(django_filters.FilterSet):
         valid = super().is_valid()
         for name, filter_ in self.filters.items():
             raws = self.data.getlist(name) if hasattr(self.data, "getlist") else []
+            if len(raws) > 1 and not repeatable(filter_) and name not in self.form.errors:
+                # django-filter would quietly use the last one.
+                self.form.add_error(name, "Give this parameter once.")
+                valid = False
             for raw in raws:
                 problem = _query_value_problem(filter_, str(raw))
                 if problem and name not in self.form.errors:
                     self.form.add_error(name, problem)
                     valid = False
         return valid
+
+
+def repeatable(filter_: django_filters.Filter) -> bool:
+    """Whether a filter takes several values (documented as an exploded array)."""
+    return isinstance(filter_, django_filters.MultipleChoiceFilter)
 
 
 def _query_value_problem(filter_: django_filters.Filter, raw: str) -> str | None:

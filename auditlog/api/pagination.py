@@ -36,8 +36,10 @@ class Pagination(PageNumberPagination):
 
     def get_page_size(self, request: Request) -> int:
         raw = single_value(request, PAGE_SIZE_PARAM)
-        if raw is None or raw == "":
+        if raw is None:
             return self.page_size
+        if raw == "":  # the schema's integer: leave it out for the default
+            raise ValidationError({PAGE_SIZE_PARAM: ["Must be a whole number, not empty."]})
         try:
             size = int(raw)
         except ValueError:
@@ -73,7 +75,9 @@ class Pagination(PageNumberPagination):
         return provider() if provider is not None else {}
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
-        single_value(request, self.page_query_param)
+        if single_value(request, self.page_query_param) == "":
+            # DRF would read an empty page as the first one.
+            raise ValidationError({self.page_query_param: ["Must be a whole number, not empty."]})
         self.view = view
         return super().paginate_queryset(queryset, request, view)
 

@@ -68,16 +68,20 @@ class StrictInputMixin:
 
     def refuse_mistyped(self, data: Any) -> None:
         """A 400 naming each field whose JSON type is not the documented one."""
-        if isinstance(data, dict):
-            errors = {
-                name: [problem]
-                for name, field in self.fields.items()
-                if not field.read_only
-                and name in data
-                and (problem := _type_problem(field, data[name])) is not None
-            }
-            if errors:
-                raise serializers.ValidationError(errors)
+        if errors := self.type_problems(data):
+            raise serializers.ValidationError(errors)
+
+    def type_problems(self, data: Any) -> dict[str, list[str]]:
+        """Each field of ``data`` whose JSON type is not the documented one (empty: none)."""
+        if not isinstance(data, dict):
+            return {}
+        return {
+            name: [problem]
+            for name, field in self.fields.items()
+            if not field.read_only
+            and name in data
+            and (problem := _type_problem(field, data[name])) is not None
+        }
 
 
 def _type_problem(field: serializers.Field, value: Any) -> str | None:

@@ -23,15 +23,23 @@ from directory.representation import (
 )
 
 
-def query_flag(serializer: serializers.Serializer, name: str) -> bool:
+def checked_flag(params: Any, name: str) -> bool:
     """A boolean query parameter such as include_groups (default true); anything but true or
-    false is a 400 naming it."""
+    false, or the parameter given twice, is a 400 naming it."""
+    values = params.getlist(name) if hasattr(params, "getlist") else [params.get(name, "true")]
+    if len(values) > 1:
+        raise serializers.ValidationError({name: ["Give this parameter once."]})
+    if values and (problem := boolean_problem(str(values[0]))):
+        raise serializers.ValidationError({name: [problem]})
+    return include_flag(params, name)
+
+
+def query_flag(serializer: serializers.Serializer, name: str) -> bool:
+    """:func:`checked_flag` of the serializer's request (default true without one)."""
     request = serializer.context.get("request")
     if request is None:
         return True
-    if problem := boolean_problem(str(request.query_params.get(name, "true"))):
-        raise serializers.ValidationError({name: [problem]})
-    return include_flag(request.query_params, name)
+    return checked_flag(request.query_params, name)
 
 
 class PartialGroupSerializer(serializers.ModelSerializer):

@@ -29,6 +29,7 @@ from directory.api.serializers import (
     TokenSerializer,
     UserPkSerializer,
     UserSerializer,
+    checked_flag,
 )
 from directory.listing import USER_LISTING, listed_users
 from directory.models import Group, Token, User
@@ -53,6 +54,20 @@ GROUP_INCLUDES = [
 ADMINS_ONLY = "Only administrators can change administrators."
 
 
+class IncludeFlagsMixin:
+    """Checks the ``include_*`` flags a list or detail documents before anything is read: the
+    serializer reads them only for the objects it shows, so an invalid flag on an empty page
+    would otherwise be accepted."""
+
+    include_flags: tuple[OpenApiParameter, ...] = ()
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        if getattr(self, "action", None) in ("list", "retrieve"):
+            for flag in self.include_flags:
+                checked_flag(request.query_params, flag.name)
+
+
 def _ensure_may_change(
     request: Request, target_is_superuser: bool, message: str = ADMINS_ONLY
 ) -> None:
@@ -64,9 +79,10 @@ def _ensure_may_change(
     list=extend_schema(summary="List users", parameters=[INCLUDE_GROUPS, INCLUDE_ROLES]),
     retrieve=extend_schema(summary="One user", parameters=[INCLUDE_GROUPS, INCLUDE_ROLES]),
 )
-class UserViewSet(ListingFilterMixin, viewsets.ModelViewSet):
+class UserViewSet(IncludeFlagsMixin, ListingFilterMixin, viewsets.ModelViewSet):
     """Users (the anonymous stand-in is never listed). Changes are audited with diffs."""
 
+    include_flags = (INCLUDE_GROUPS, INCLUDE_ROLES)
     serializer_class = UserSerializer
     # Search, filters and ordering are the listing's, which the exports read too.
     listing = USER_LISTING
@@ -104,9 +120,10 @@ class UserViewSet(ListingFilterMixin, viewsets.ModelViewSet):
     list=extend_schema(summary="List groups", parameters=GROUP_INCLUDES),
     retrieve=extend_schema(summary="One group", parameters=GROUP_INCLUDES),
 )
-class GroupViewSet(viewsets.ModelViewSet):
+class GroupViewSet(IncludeFlagsMixin, viewsets.ModelViewSet):
     """Groups and their members. Membership changes are audited as many-to-many diffs."""
 
+    include_flags = tuple(GROUP_INCLUDES)
     serializer_class = GroupSerializer
     filter_backends = [QLSearchFilter, DjangoFilterBackend, StableOrderingFilter]
     filterset_class = GroupFilter
