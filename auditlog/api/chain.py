@@ -17,6 +17,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from auditlog.api.pagination import single_value, whole_number
 from auditlog.chain.breaches import BREACH_LABELS, Breach
 from auditlog.chain.links import chain_head
 from auditlog.chain.signing import checkpoint_record
@@ -74,13 +75,9 @@ class VerificationSerializer(serializers.Serializer):
 
 
 def _sequence_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    value = whole_number(request, name)
+    if value is None:
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError({name: [f"{raw!r} is not a whole number."]}) from None
     if value < 1:
         raise ValidationError({name: ["Must be at least 1."]})
     return value
@@ -178,13 +175,10 @@ class EventChainViewSet(viewsets.GenericViewSet):
     @action(detail=False)
     def checkpoints(self, request: Request) -> Response:
         queryset = self.get_queryset()
-        since = request.query_params.get("since")
-        if since:
-            try:
-                queryset = queryset.filter(sequence__gt=int(since))
-            except ValueError:
-                raise ValidationError({"since": [f"{since!r} is not a whole number."]}) from None
-        kind = request.query_params.get("kind")
+        since = whole_number(request, "since")
+        if since is not None:
+            queryset = queryset.filter(sequence__gt=since)
+        kind = single_value(request, "kind")
         if kind is not None:
             if kind not in ChainRecordKind.values:
                 raise ValidationError(

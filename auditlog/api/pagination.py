@@ -3,6 +3,7 @@ search completion data alongside the results."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +26,23 @@ def single_value(request: Request, name: str) -> str | None:
     return values[0] if values else None
 
 
+WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+
+
+def whole_number(request: Request, name: str) -> int | None:
+    """A query parameter the schema documents as one integer: ``None`` when absent; empty,
+    repeated or anything but a whole number in ASCII digits is a 400 naming it (Python's
+    ``int()`` alone would also take `` 5``, ``1_000`` and other scripts' digits)."""
+    raw = single_value(request, name)
+    if raw is None:
+        return None
+    if raw == "":
+        raise ValidationError({name: ["Must be a whole number, not empty."]})
+    if not WHOLE_NUMBER.fullmatch(raw):
+        raise ValidationError({name: [f"{raw!r} is not a whole number."]})
+    return int(raw)
+
+
 class Pagination(PageNumberPagination):
     page_size = 100
     page_size_query_param = PAGE_SIZE_PARAM
@@ -35,15 +53,9 @@ class Pagination(PageNumberPagination):
         return int(settings.API_MAX_PAGE_SIZE)
 
     def get_page_size(self, request: Request) -> int:
-        raw = single_value(request, PAGE_SIZE_PARAM)
-        if raw is None:
+        size = whole_number(request, PAGE_SIZE_PARAM)
+        if size is None:
             return self.page_size
-        if raw == "":  # the schema's integer: leave it out for the default
-            raise ValidationError({PAGE_SIZE_PARAM: ["Must be a whole number, not empty."]})
-        try:
-            size = int(raw)
-        except ValueError:
-            raise ValidationError({PAGE_SIZE_PARAM: [f"{raw!r} is not a whole number."]}) from None
         if not 1 <= size <= self.max_page_size:
             raise ValidationError(
                 {PAGE_SIZE_PARAM: [f"Must be between 1 and {self.max_page_size}, not {size}."]}

@@ -22,7 +22,7 @@ from auditlog.api.filters import (
     QLSearchFilter,
     StableOrderingFilter,
 )
-from auditlog.api.pagination import single_value
+from auditlog.api.pagination import single_value, whole_number
 from auditlog.api.serializers import (
     ActionSerializer,
     BulkResultSerializer,
@@ -42,13 +42,9 @@ STATS_WINDOW = timedelta(days=60)
 
 
 def _int_param(request: Request, name: str, default: int, *, minimum: int, maximum: int) -> int:
-    raw = single_value(request, name)
-    if not raw:
+    value = whole_number(request, name)
+    if value is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError({name: [f"{raw!r} is not a whole number."]}) from None
     if value < minimum:
         raise ValidationError({name: [f"Must be at least {minimum}."]})
     return min(value, maximum)
@@ -145,7 +141,7 @@ class EventViewSet(ListingFilterMixin, mixins.CreateModelMixin, viewsets.ReadOnl
     )
     @action(detail=False, pagination_class=None, filter_backends=[])
     def top_per_user(self, request: Request) -> Response:
-        chosen = request.query_params.get("action") or EventAction.LOGIN
+        chosen = single_value(request, "action") or EventAction.LOGIN
         if "\x00" in chosen:  # PostgreSQL cannot compare text with a NUL in it
             raise ValidationError({"action": ["Null characters are not allowed."]})
         top_n = _int_param(request, "top_n", 15, minimum=1, maximum=1000)

@@ -439,3 +439,42 @@ def test_an_object_for_page_reaches_the_api_as_that_parameter_and_is_refused(
     else:
         assert response.status_code == 400, (value, response.text)
         assert name in response.json()
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("/api/v3/events/events/volume/", "history_days"),
+        ("/api/v3/events/events/top_per_user/", "top_n"),
+        ("/api/v3/events/chain/checkpoints/", "since"),
+        ("/api/v3/events/chain/verify/", "from_sequence"),
+        ("/api/v3/events/chain/verify/", "to_sequence"),
+        ("/api/v3/events/events/", "page_size"),
+    ],
+)
+def test_a_hand_read_integer_parameter_is_held_to_its_type(admin_api, url, name) -> None:
+    # Found by the long fuzz run: an empty value meant the default, and int() took the rest.
+    for query in (
+        f"{name}=",
+        f"{name}=1&{name}=2",
+        f"{name}=1_0",
+        f"{name}=%205",
+        f"{name}=%EF%BC%95",
+    ):
+        response = admin_api.get(f"{url}?{query}")
+        assert response.status_code == 400, (query, response.content)
+        assert name in response.json(), query
+    assert admin_api.get(f"{url}?{name}=5").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "query", "name"),
+    [
+        ("/api/v3/events/events/top_per_user/", "action=login&action=logout", "action"),
+        ("/api/v3/events/chain/checkpoints/", "kind=prune&kind=checkpoint", "kind"),
+    ],
+)
+def test_a_hand_read_text_parameter_given_twice_is_a_400(admin_api, url, query, name) -> None:
+    response = admin_api.get(f"{url}?{query}")
+    assert response.status_code == 400, response.content
+    assert response.json() == {name: ["Give this parameter once."]}
