@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from auditlog.api.filters import StableOrderingFilter
+from auditlog.api.serializers import StrictInputMixin
 from auditlog.services import EventsRejected
 from sources import secrets, services, tasks
 from sources.models import AuthentikSource
@@ -30,7 +31,10 @@ from sources.models import AuthentikSource
 WEBHOOK_HEADER = "X-Webhook-Token"
 
 
-class AuthentikSourceSerializer(serializers.ModelSerializer):
+class AuthentikSourceSerializer(StrictInputMixin, serializers.ModelSerializer):
+    """A source as the API shows it; the body is held to the JSON types the schema documents
+    (``verify_tls: 0`` is a 400, not false)."""
+
     pk = serializers.UUIDField(source="uuid", read_only=True)
     url = serializers.URLField(
         max_length=500,

@@ -478,3 +478,18 @@ def test_a_hand_read_text_parameter_given_twice_is_a_400(admin_api, url, query, 
     response = admin_api.get(f"{url}?{query}")
     assert response.status_code == 400, response.content
     assert response.json() == {name: ["Give this parameter once."]}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("verify_tls", 0), ("enabled", "true"), ("page_size", "5"), ("name", 7)],
+)
+def test_a_source_body_of_the_wrong_json_type_is_a_400(admin_api, field, value) -> None:
+    # Found by the long fuzz run: `verify_tls: 0` created a source that skips TLS checks.
+    from sources.models import AuthentikSource
+
+    body = {"name": "s", "url": "https://auth.example.com", "token": "t" * 20, field: value}
+    response = admin_api.post("/api/v3/sources/authentik/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    assert not AuthentikSource.objects.exists()
