@@ -89,6 +89,10 @@ def _type_problem(field: serializers.Field, value: Any) -> str | None:
         return None  # the field itself says whether null is allowed
     if isinstance(field, serializers.CharField) and not isinstance(value, str):
         return "Not a valid string."
+    # The schema's maxLength is of the value sent; DRF measures it after trimming.
+    limit = field.max_length if isinstance(field, serializers.CharField) else None
+    if limit is not None and len(value) > limit:
+        return f"Ensure this field has no more than {limit} characters."
     if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
         return "Must be true or false."
     if isinstance(field, serializers.IntegerField) and (
