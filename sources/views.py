@@ -120,22 +120,18 @@ def _show_webhook_token(
     return response
 
 
-@page_permission()
+@page_permission("sources.delete_authentiksource")
 @require_POST
 def source_delete(request: HttpRequest, pk: str) -> HttpResponse:
-    if refused := refusal(request, "sources.delete_authentiksource"):
-        return refused
     source = get_object_or_404(AuthentikSource, pk=pk)
     source.delete()
     messages.success(request, f"Source {source.name} deleted; its imported events stay.")
     return redirect(reverse("sources:source-list"))
 
 
-@page_permission()
+@page_permission("sources.change_authentiksource")
 @require_POST
 def source_sync(request: HttpRequest, pk: str) -> HttpResponse:
-    if refused := refusal(request, "sources.change_authentiksource"):
-        return refused
     source = get_object_or_404(AuthentikSource, pk=pk)
     try:
         tasks.sync_source.delay(str(source.pk), request.POST.get("full") == "1")
@@ -146,10 +142,8 @@ def source_sync(request: HttpRequest, pk: str) -> HttpResponse:
     return redirect(reverse("sources:source-list"))
 
 
-@page_permission()
+@page_permission("sources.change_authentiksource")
 @require_POST
 def source_webhook_token(request: HttpRequest, pk: str) -> HttpResponse:
-    if refused := refusal(request, "sources.change_authentiksource"):
-        return refused
     source = get_object_or_404(AuthentikSource, pk=pk)
     return _show_webhook_token(request, source, services.rotate_webhook_token(source))
