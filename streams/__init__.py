@@ -1,0 +1,1 @@
+"""Streams: every event, in chain order, to the destinations that SIEMs read."""
