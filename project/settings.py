@@ -283,6 +283,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "auditlog.api.schema.document_errors",
         "auditlog.api.schema.describe_text_as_accepted",
+        "auditlog.api.schema.bound_event_batch",
     ],
     "ENUM_NAME_OVERRIDES": {
         "EventActionEnum": "auditlog.models.EventAction",

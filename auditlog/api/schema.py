@@ -101,3 +101,16 @@ def describe_text_as_accepted(result: dict[str, Any], **kwargs: Any) -> dict[str
                 }
                 properties[name] = {**replacement, **kept}
     return result
+
+
+def bound_event_batch(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Postprocessing hook: the batch endpoint's array has the length bounds that it enforces
+    (drf-spectacular does not carry a list serializer's bounds over)."""
+    from auditlog.ingest import MAX_BATCH
+
+    operation = result.get("paths", {}).get("/api/v3/events/events/bulk/", {}).get("post")
+    if operation:
+        for media in operation.get("requestBody", {}).get("content", {}).values():
+            if media.get("schema", {}).get("type") == "array":
+                media["schema"].update(minItems=1, maxItems=MAX_BATCH)
+    return result

@@ -148,3 +148,14 @@ def test_a_batch_is_handed_to_the_rules_as_one_task(
     failed = response.json()["pks"][:3]
     # The rules get the sealed batch in chain order (created, then pk), not the request's.
     assert [sorted(call) for call in calls] == [sorted(failed)]
+
+
+def test_the_schema_bounds_the_batch_as_the_endpoint_does(admin_client) -> None:
+    from auditlog.ingest import MAX_BATCH
+
+    schema = admin_client.get("/api/v3/schema/", {"format": "json"}).json()
+    body = schema["paths"][BULK]["post"]["requestBody"]
+    array = body["content"]["application/json"]["schema"]
+    assert body["required"] is True
+    assert (array["minItems"], array["maxItems"]) == (1, MAX_BATCH)
+    assert admin_client.post(BULK, [], content_type="application/json").status_code == 400
