@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.views.generic import TemplateView
 
 from auditlog.api.serializers import EventSerializer
@@ -32,6 +33,7 @@ from auditlog.web import (
     refusal,
 )
 from project.durations import format_duration
+from project.replicas import reads_from_replica
 
 VIEW_EVENT = "auditlog.view_event"
 EVENT_ORDERING = {"action", "user", "created", "client_ip", "app"}
@@ -77,6 +79,7 @@ def event_rows(events: list[Event]) -> list[dict[str, Any]]:
     ]
 
 
+@method_decorator(reads_from_replica, name="get")
 class OverviewView(PagePermissionMixin, TemplateView):
     template_name = "auditlog/overview.html"
     permission_required = (VIEW_EVENT,)
@@ -100,6 +103,7 @@ class OverviewView(PagePermissionMixin, TemplateView):
         }
 
 
+@method_decorator(reads_from_replica, name="get")
 class EventListView(PagePermissionMixin, TemplateView):
     template_name = "auditlog/event_list.html"
     permission_required = (VIEW_EVENT,)
@@ -152,6 +156,7 @@ def _event_query(request: HttpRequest, keep: tuple[str, ...] = ()) -> str:
     return query_of(request, (*EVENT_PARAMS, *keep))
 
 
+@method_decorator(reads_from_replica, name="get")
 class EventDetailView(PagePermissionMixin, TemplateView):
     template_name = "auditlog/event_detail.html"
     permission_required = (VIEW_EVENT,)
@@ -178,6 +183,7 @@ def event_context(event: Event) -> dict[str, Any]:
 
 
 @page_permission(VIEW_EVENT)
+@reads_from_replica
 def event_info(request: HttpRequest, pk: str) -> HttpResponse:
     """The expandable part of a row, fetched when the row is opened."""
     event = get_object_or_404(Event, pk=pk)
@@ -185,6 +191,7 @@ def event_info(request: HttpRequest, pk: str) -> HttpResponse:
 
 
 @page_permission(VIEW_EVENT, as_json=True)
+@reads_from_replica
 def event_map(request: HttpRequest) -> HttpResponse:
     """Located places and their event counts for everything the current search matches."""
     queryset, search_error, filter_error = filtered_events(request)

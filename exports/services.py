@@ -22,7 +22,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.files import File
-from django.db import DatabaseError, connection, models, transaction
+from django.db import DatabaseError, connection, connections, models, transaction
 from django.db.models import Q
 from django.http import QueryDict
 from django.utils import timezone
@@ -41,6 +41,7 @@ from exports.files import forget_file
 from exports.models import DataExport, ExportFormat, ExportStatus
 from exports.writers import LAYOUTS, write_csv, write_jsonl
 from notifications.models import Notification, NotificationSeverity
+from project.replicas import read_alias
 
 logger = logging.getLogger(__name__)
 
@@ -262,11 +263,14 @@ def reap_stalled_exports() -> int:
 
 def _write_file(export: DataExport) -> tuple[str, int]:
     """Write the rows to a temporary file, then store it; return its name and row count."""
-    queryset = _rows(export, _requester(export))
+    # The rows come from a replica when one is healthy (the requester's permissions and the
+    # export's own row from the primary).
+    alias = read_alias()
+    queryset = _rows(export, _requester(export)).using(alias)
     layout = LAYOUTS[_label(export)](as_query_dict(export.query_params), connection.vendor)
     handle, path = tempfile.mkstemp(prefix="export-", suffix=f".{export.format}")
     try:
-        with open(handle, "w", encoding="utf-8", newline="") as stream, _consistent_read():
+        with open(handle, "w", encoding="utf-8", newline="") as stream, _consistent_read(alias):
             rows = WRITERS[ExportFormat(export.format)](layout, queryset, stream, CHUNK_SIZE)
         with open(path, "rb") as content:
             return _store(export, FinishedFile(content, path)), rows
@@ -287,15 +291,15 @@ class FinishedFile(File):
 
 
 @contextmanager
-def _consistent_read() -> Iterator[None]:
+def _consistent_read(alias: str) -> Iterator[None]:
     """On PostgreSQL, one read-only transaction: a consistent snapshot, and a server-side
     cursor that streams (outside a transaction Django's cursors are WITH HOLD, which the
     server materialises first). Elsewhere no transaction: SQLite would lock out writers."""
-    if connection.vendor != "postgresql":
+    if connections[alias].vendor != "postgresql":
         yield
         return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
+    with transaction.atomic(using=alias):
+        with connections[alias].cursor() as cursor:
             cursor.execute("SET TRANSACTION READ ONLY")
         yield
 

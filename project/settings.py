@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "directory.middleware.BrandMiddleware",
     "auditlog.middleware.AuditMiddleware",
+    "project.replicas.ReplicaMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -127,6 +128,33 @@ elif _database["ENGINE"] == "django.db.backends.postgresql":
     _database["OPTIONS"].setdefault("options", "-c jit=off")
     _database["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _database}
+# Streaming replicas of the primary (PostgreSQL only): lists, searches, charts, the map and
+# exports read from them; see project/replicas.py.
+DATABASE_REPLICA_URLS = env_list("DATABASE_REPLICA_URLS", [])
+if DATABASE_REPLICA_URLS and _database["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_REPLICA_URLS: replicas need a PostgreSQL DATABASE_URL.")
+for _index, _url in enumerate(DATABASE_REPLICA_URLS):
+    try:
+        _replica = dj_database_url.parse(_url, conn_max_age=_database["CONN_MAX_AGE"])
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_REPLICA_URLS: {exc}") from None
+    if _replica["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            f"DATABASE_REPLICA_URLS: {_url.split('@')[-1]!r} is not a postgres:// URL."
+        )
+    _replica.setdefault("OPTIONS", {})
+    _replica["OPTIONS"].setdefault("options", "-c jit=off")
+    _replica["OPTIONS"].setdefault("connect_timeout", 2)
+    _replica["CONN_HEALTH_CHECKS"] = True
+    # Tests read the primary's test database through the replica's alias.
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica{_index}"] = _replica
+DATABASE_ROUTERS = ["project.replicas.ReplicaRouter"]
+# Longest replay lag a replica may have and still be read, how often each replica is asked,
+# and how long a user who wrote reads the primary.
+DATABASE_REPLICA_MAX_LAG = env_duration("DATABASE_REPLICA_MAX_LAG", "seconds=5").total_seconds()
+DATABASE_REPLICA_CHECK_SECONDS = 1.0
+DATABASE_REPLICA_PIN_SECONDS = env_int("DATABASE_REPLICA_PIN_SECONDS", 15, minimum=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The events' newest-first index carries the action as a covering column on PostgreSQL;
 # SQLite keeps the index without it, which is all this warning says.

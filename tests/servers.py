@@ -105,3 +105,24 @@ def throwaway_postgres() -> Iterator[Cluster]:
     finally:
         cluster.stop("immediate")
         shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def streaming_replica(primary: Cluster) -> Iterator[Cluster]:
+    """A hot standby of ``primary``, copied with ``pg_basebackup`` and fed by streaming
+    replication, on a loopback port of its own; stopped and deleted afterwards."""
+    base = Path(tempfile.mkdtemp(prefix="auditlog-replica-"))
+    if primary.as_user:
+        shutil.chown(base, user=primary.as_user)
+    replica = Cluster(primary.bin_dir, base / "data", base, free_port(), primary.as_user)
+    try:
+        replica._run(
+            "pg_basebackup",
+            "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+            "-D", str(replica.data_dir), "-R", "-X", "stream", "--no-sync",
+        )  # fmt: skip
+        replica.start()
+        yield replica
+    finally:
+        replica.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)

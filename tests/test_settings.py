@@ -23,6 +23,8 @@ from tests.conftest import REPO
         ("AUDIT_CHAIN_CHECKPOINT_EVENTS", "0", "AUDIT_CHAIN_CHECKPOINT_EVENTS: 0 is below"),
         ("AUDIT_CHAIN_CHECKPOINT_INTERVAL", "1h", "AUDIT_CHAIN_CHECKPOINT_INTERVAL: 1h is not"),
         ("AUDIT_CHAIN_BACKDATE_BOUND", "minutes=-5", "AUDIT_CHAIN_BACKDATE_BOUND: minutes=-5 must"),
+        ("DATABASE_REPLICA_URLS", "postgres://r/db", "DATABASE_REPLICA_URLS: replicas need a Po"),
+        ("DATABASE_REPLICA_MAX_LAG", "5s", "DATABASE_REPLICA_MAX_LAG: 5s is not in the correct"),
     ],
 )
 def test_a_bad_value_fails_loudly_naming_the_variable(

@@ -36,6 +36,7 @@ from auditlog.listing import EVENT_LISTING
 from auditlog.models import Event, EventAction
 from auditlog.suggestions import event_introspection, suggest_values
 from project.durations import DurationFormatError, parse_duration
+from project.replicas import ReplicaReadsMixin
 
 MAX_HISTORY = timedelta(days=90)
 STATS_WINDOW = timedelta(days=60)
@@ -61,7 +62,9 @@ def _int_param(request: Request, name: str, default: int, *, minimum: int, maxim
         "and masks secrets in the JSON fields. Needs auditlog.add_event.",
     ),
 )
-class EventViewSet(ListingFilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class EventViewSet(
+    ReplicaReadsMixin, ListingFilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
+):
     """The event log. Events are append-only: they cannot be updated or deleted here."""
 
     queryset = Event.objects.all()
