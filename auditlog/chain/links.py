@@ -92,6 +92,30 @@ def keys_in(pks: Iterable[Any]) -> Any:
     return keys
 
 
+def insert_links(links: list[EventChainLink]) -> None:
+    """Write new links in one statement. On PostgreSQL five array parameters and ``unnest``:
+    the ORM's ``bulk_create`` spends more building and converting 5,000 parameters than the
+    server spends storing the rows."""
+    if connection.vendor != "postgresql":
+        EventChainLink.objects.bulk_create(links)
+        return
+    table = connection.ops.quote_name(EventChainLink._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {table} (sequence, event_uuid, prev_hash, chain_hash, queued_at)
+            SELECT * FROM unnest(
+                %s::bigint[], %s::uuid[], %s::varchar[], %s::varchar[], %s::timestamptz[]
+            )""",  # noqa: S608 - only the model's table name is interpolated
+            [
+                [link.sequence for link in links],
+                [link.event_uuid for link in links],
+                [link.prev_hash for link in links],
+                [link.chain_hash for link in links],
+                [link.queued_at for link in links],
+            ],
+        )
+
+
 # --- The head -----------------------------------------------------------------------------------
 
 

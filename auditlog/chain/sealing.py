@@ -21,13 +21,13 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
 
 from auditlog import feed
 from auditlog.chain.canonical import CANONICAL_FIELDS, GENESIS, canonical_event, link_hash
 from auditlog.chain.links import (
     backdated_by,
     chain_head,
+    insert_links,
     keys_in,
     queued_by_trigger,
     try_lock,
@@ -103,7 +103,7 @@ def _seal_batch(batch_size: int) -> tuple[int, int] | None:
             )
             sealed.append(feed.SealedEvent(str(key), str(row["action"]), sequence, digest))
             prev = digest
-        EventChainLink.objects.bulk_create(links)
+        insert_links(links)
         EventChainPending.objects.filter(pk__in=keys)._raw_delete(connection.alias)
         # After the outermost commit (at once when this is it): subscribers see only
         # events that are stored and chained.
@@ -116,12 +116,19 @@ def _queued(batch_size: int) -> list[_Queued]:
     if not queued_by_trigger():
         keys = unlinked_events().order_by("created", "event_uuid").values_list("pk", flat=True)
         return [(key, False, None) for key in keys[:batch_size]]
-    linked = EventChainLink.objects.filter(event_uuid=OuterRef("event_uuid"))
-    return list(
-        EventChainPending.objects.order_by("created", "event_uuid")
-        .annotate(linked=Exists(linked))
-        .values_list("event_uuid", "linked", "queued_at")[:batch_size]
+    queued = list(
+        EventChainPending.objects.order_by("created", "event_uuid").values_list(
+            "event_uuid", "queued_at"
+        )[:batch_size]
     )
+    # A second query, not an EXISTS in the first: PostgreSQL plans that one as a hashed
+    # subplan over the whole link table, a cost that grows with the chain.
+    linked = set(
+        EventChainLink.objects.filter(event_uuid__in=keys_in(key for key, _ in queued)).values_list(
+            "event_uuid", flat=True
+        )
+    )
+    return [(key, key in linked, queued_at) for key, queued_at in queued]
 
 
 def _sealable(key: UUID, rows: Mapping[UUID, Any], linked: bool) -> bool:
