@@ -3,60 +3,25 @@
 A stream hands each format a :class:`StreamRecord` (the event as the API returns it, plus its
 place in the hash chain) and gets back one line of text (no trailing newline), which the
 transport frames (a JSON array of a batch, a syslog message, a line of a file).
+
+``api`` is the event as the list API returns it; ``ecs`` is Elastic Common Schema as Elastic's
+authentik integration maps it (:mod:`.ecs`); ``ocsf`` is the Open Cybersecurity Schema
+Framework 1.5.0 (:mod:`.ocsf`); ``cef`` is ArcSight's Common Event Format (:mod:`.cef`).
+Each carries the record's chain sequence, link hash, previous hash and previous sequence.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Any, Protocol
+from streams.formats.base import ApiFormat, Format, StreamRecord
+from streams.formats.cef import CefFormat
+from streams.formats.ecs import EcsFormat
+from streams.formats.ocsf import OcsfFormat
 
-from auditlog.representation import EventJSON
+__all__ = ["FORMATS", "ApiFormat", "Format", "StreamRecord", "get_format", "validate_format"]
 
-
-@dataclass(frozen=True)
-class StreamRecord:
-    """One event on its way out: ``event`` is the API's JSON of it; ``sequence`` and
-    ``chain_hash`` are its link in the chain, ``prev_hash`` the link before; and
-    ``previous_sequence`` the sequence of the record this destination was sent before this
-    one (None for the first), so a receiver of a filtered stream can still tell a gap."""
-
-    event: EventJSON
-    sequence: int
-    chain_hash: str
-    prev_hash: str
-    previous_sequence: int | None = None
-
-    def chain(self) -> dict[str, Any]:
-        return {
-            "sequence": self.sequence,
-            "hash": self.chain_hash,
-            "prev_hash": self.prev_hash,
-            "previous_sequence": self.previous_sequence,
-        }
-
-
-class Format(Protocol):
-    name: str
-    label: str
-    content_type: str
-
-    def encode(self, record: StreamRecord) -> str: ...
-
-
-class ApiFormat:
-    """The event exactly as ``/api/v3/events/events/`` returns it, with ``chain`` added."""
-
-    name = "api"
-    label = "Event JSON (as the API)"
-    content_type = "application/json"
-
-    def encode(self, record: StreamRecord) -> str:
-        document = {**record.event, "chain": record.chain()}
-        return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
-
-
-FORMATS: dict[str, Format] = {ApiFormat.name: ApiFormat()}
+FORMATS: dict[str, Format] = {
+    format.name: format for format in (ApiFormat(), EcsFormat(), OcsfFormat(), CefFormat())
+}
 
 
 def get_format(name: str) -> Format:
@@ -66,3 +31,10 @@ def get_format(name: str) -> Format:
     except KeyError:
         known = ", ".join(sorted(FORMATS))
         raise ValueError(f'Unknown format "{name}": use one of {known}.') from None
+
+
+def validate_format(name: str) -> str:
+    """``name`` when it is a known format (for a form or serializer field's validation);
+    ``ValueError`` with a message naming the known ones otherwise."""
+    get_format(name)
+    return name
