@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from auditlog import compat
+from auditlog.api.cursor import EventPagination, cursor_response, wants_cursor
 from auditlog.api.filters import (
     ListingFilterMixin,
     QLSearchFilter,
@@ -53,7 +54,10 @@ def _int_param(request: Request, name: str, default: int, *, minimum: int, maxim
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List events, newest first", description="Filter, search and order the event log."
+        summary="List events, newest first (or after a position, in commit order)",
+        description="Filter, search and order the event log. With `after`, a gap-free pull "
+        "cursor: the events sealed after that position, oldest first in commit order, each with "
+        "its `position`, and `next_position` and `has_more` in the answer (see the README).",
     ),
     retrieve=extend_schema(summary="One event"),
     create=extend_schema(
@@ -72,11 +76,17 @@ class EventViewSet(
     # Search, filters and ordering are the listing's, which the exports read too.
     listing = EVENT_LISTING
     filter_backends = [QLSearchFilter, DjangoFilterBackend, StableOrderingFilter]
+    pagination_class = EventPagination
 
     action_permissions = {"bulk": ["auditlog.add_event"]}
 
     def get_autocomplete(self) -> dict[str, Any]:
         return event_introspection()
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if wants_cursor(request):
+            return cursor_response(self, request)
+        return super().list(request, *args, **kwargs)
 
     @extend_schema(
         summary="Ingest a batch of events",
