@@ -72,6 +72,10 @@ def write_samples(admin: User) -> dict[str, Event]:
     events["member_added"] = Event.objects.filter(action="model_updated").latest("created")
     group.users.remove(alice)
     events["member_removed"] = Event.objects.filter(action="model_updated").latest("created")
+    group.users.add(alice, User.objects.create_user(username="bob"))
+    events["members_added"] = Event.objects.filter(action="model_updated").latest("created")
+    group.users.clear()
+    events["members_cleared"] = Event.objects.filter(action="model_updated").latest("created")
     alice.groups.add(group)
     events["member_added_from_user"] = Event.objects.filter(action="model_updated").latest(
         "created"

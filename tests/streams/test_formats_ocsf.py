@@ -96,6 +96,8 @@ def test_each_action_lands_in_its_ocsf_class(samples: dict[str, Any]) -> None:
     assert shape("member_added") == (3006, 3)
     assert shape("member_removed") == (3006, 4)
     assert shape("member_added_from_user") == (3006, 3)
+    assert shape("members_added") == (3006, 3)
+    assert shape("members_cleared") == (3006, 4)
     assert shape("group_deleted") == (3006, 5)
     assert shape("brand_created") == (6003, 1)
     assert shape("brand_updated") == (6003, 3)
@@ -124,6 +126,10 @@ def test_group_membership_names_the_group_and_the_member(samples: dict[str, Any]
     member = samples["member_added"].event["context"]["diff"]["users"]["add"][0]
     assert added["group"]["name"] == "admins"
     assert added["user"] == {"uid": str(member)}
+    # Several members at once, or all of them: the group, and the members in the context.
+    for name in ("members_added", "members_cleared"):
+        document = ocsf_event(samples[name])
+        assert document["group"] == added["group"] and "user" not in document
     from_user = ocsf_event(samples["member_added_from_user"])
     assert from_user["group"]["uid"] == added["group"]["uid"]
     assert from_user["user"]["name"] == "alice"
