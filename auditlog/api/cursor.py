@@ -104,11 +104,11 @@ def cursor_response(view: Any, request: Request) -> Response:
     except ListingRefused as exc:
         raise PermissionDenied(str(exc)) from None
     page = events_after(events, position, limit)
-    results = []
-    for item in page.items:
-        data = dict(view.get_serializer(item.event).data)
-        data["position"] = item.sequence
-        results.append(data)
+    serialized = view.get_serializer([item.event for item in page.items], many=True).data
+    results = [
+        {**data, "position": item.sequence}
+        for data, item in zip(serialized, page.items, strict=True)
+    ]
     count = len(results)
     return Response(
         {

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from auditlog import chain
 from auditlog.models import Event, EventChainLink
@@ -207,3 +208,16 @@ def test_the_schema_documents_the_cursor(admin_user: User) -> None:
         answer = schema["components"]["schemas"][answer["$ref"].rsplit("/", 1)[1]]
     assert {"next_position", "has_more"} <= set(answer["properties"])
     assert set(answer["required"]) == {"pagination", "results", "autocomplete"}
+
+
+def test_the_queries_do_not_grow_with_the_page(api_as, auditor) -> None:
+    client = api_as(auditor)
+    start = head_position()
+    _write("login", 30)
+    client.get(EVENTS, {"after": start, "page_size": 2})  # warm the token and introspection
+    counts = []
+    for size in (2, 30):
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(EVENTS, {"after": start, "page_size": size}).status_code == 200
+        counts.append(len(captured.captured_queries))
+    assert counts[0] == counts[1], counts
