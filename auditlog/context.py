@@ -61,6 +61,16 @@ def request_context(request: HttpRequest) -> Iterator[None]:
         _current_request.reset(token)
 
 
+@contextmanager
+def outside_request() -> Iterator[None]:
+    """No current request in this block (an event about an earlier request, written later)."""
+    token = _current_request.set(None)
+    try:
+        yield
+    finally:
+        _current_request.reset(token)
+
+
 def current_request() -> HttpRequest | None:
     return _current_request.get()
 

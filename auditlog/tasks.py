@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from auditlog import integrity, retention
+from auditlog import integrity, reads, retention
 from auditlog.chain.sealing import seal_pending
 
 
@@ -31,3 +31,9 @@ def seal_events() -> int:
 def verify_event_chain() -> bool:
     """Verify the whole chain; a broken link becomes an event that notifies administrators."""
     return integrity.verify_and_report().ok
+
+
+@shared_task(name="auditlog.tasks.flush_reads")
+def flush_reads() -> int:
+    """Write the summaries of repeated reads whose window is over (see ``auditlog.reads``)."""
+    return reads.flush_due()

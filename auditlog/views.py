@@ -20,6 +20,7 @@ from auditlog.api.serializers import EventSerializer
 from auditlog.listing import EVENT_LISTING, ListingError
 from auditlog.models import Event, EventAction, SystemSettings
 from auditlog.presentation import diff_rows, geo_line, pretty, user_line
+from auditlog.reads import Read, record_read, search_terms
 from auditlog.search import EventSearchSchema, SearchError, apply_search
 from auditlog.suggestions import event_introspection
 from auditlog.web import (
@@ -92,6 +93,7 @@ class OverviewView(PagePermissionMixin, TemplateView):
             {"day": timedelta(days=1)}, now=now
         )
         recent = list(Event.objects.latest_first()[:10])
+        record_read(kind=Read.SEARCH, via="page", what={"view": "overview"})
         return {
             **super().get_context_data(**kwargs),
             "totals": totals["count_step"],
@@ -120,6 +122,8 @@ class EventListView(PagePermissionMixin, TemplateView):
         )
         page = paginate(request, queryset, page_size=page_size_from(request))
         search = request.GET.get("search", "")
+        if not (search_error or filter_error or ordering_error):
+            record_read(kind=Read.SEARCH, via="page", what=search_terms(request.GET))
         return {
             **super().get_context_data(**kwargs),
             "listing": Listing(
@@ -163,6 +167,7 @@ class EventDetailView(PagePermissionMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         event = get_object_or_404(Event, pk=self.kwargs["pk"])
+        record_read(kind=Read.EVENT, via="page", what={"event_pk": str(event.pk)})
         return {**super().get_context_data(**kwargs), **event_context(event)}
 
 
@@ -187,6 +192,7 @@ def event_context(event: Event) -> dict[str, Any]:
 def event_info(request: HttpRequest, pk: str) -> HttpResponse:
     """The expandable part of a row, fetched when the row is opened."""
     event = get_object_or_404(Event, pk=pk)
+    record_read(kind=Read.EVENT, via="page", what={"event_pk": str(event.pk)})
     return render(request, "auditlog/_event_info.html", event_context(event))
 
 

@@ -15,8 +15,11 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
-from auditlog.models import Event
+from auditlog.models import Event, EventAction
+from auditlog.reads import Read, record_read
+from auditlog.sanitize import model_to_dict
 from auditlog.search import SearchError, SearchSchema, apply_search
+from auditlog.services import record_event
 from auditlog.views import event_rows
 from auditlog.web import (
     Listing,
@@ -41,6 +44,8 @@ def history(instance: Model, request: HttpRequest) -> dict[str, Any]:
     """The object's own change history (its model_* events), newest first."""
     events = Event.objects.for_model(instance).latest_first()
     page = paginate(request, events, page_size=20)
+    about = {"model": instance._meta.label_lower, "pk": str(instance.pk)}
+    record_read(kind=Read.SEARCH, via="page", what={"history_of": about})
     return {"history_page": page, "history_rows": event_rows(list(page.object_list))}
 
 
@@ -204,6 +209,13 @@ class TokenListView(PagePermissionMixin, View):
         tokens = Token.objects.select_related("user").order_by("identifier")
         page = paginate(request, tokens, page_size=page_size_from(request))
         new_key = request.session.pop(NEW_KEY_SESSION, None)
+        if new_key is not None:  # a key shown is a secret viewed, as the API's view_key records
+            shown = Token.objects.filter(identifier=new_key["identifier"]).first()
+            record_event(
+                action=EventAction.SECRET_VIEW,
+                app="directory.views",
+                context={"secret": model_to_dict(shown) if shown else new_key["identifier"]},
+            )
         return render(
             request,
             "directory/token_list.html",

@@ -9,6 +9,7 @@ from django.core.files.storage import Storage
 from django.http import FileResponse, Http404
 from django.utils.cache import patch_cache_control
 
+from auditlog.reads import Read, record_read
 from exports.models import DataExport, ExportFormat
 
 logger = logging.getLogger(__name__)
@@ -19,12 +20,19 @@ CONTENT_TYPES = {
 }
 
 
-def file_response(export: DataExport) -> FileResponse:
-    """The export's file as an attachment, streamed from storage, never cached."""
+def file_response(export: DataExport, *, via: str) -> FileResponse:
+    """The export's file as an attachment, streamed from storage, never cached; the download
+    is recorded as a read (``via``: ``api`` or ``page``)."""
     try:
         handle = export.file.open("rb")
     except FileNotFoundError:
         raise Http404("The export's file is missing.") from None
+    record_read(
+        kind=Read.EXPORT_DOWNLOAD,
+        via=via,
+        what={"export": {"pk": str(export.pk), "model": export_model(export)}},
+        details={"rows": export.row_count, "format": export.format},
+    )
     response = FileResponse(
         handle,
         as_attachment=True,
@@ -43,3 +51,8 @@ def forget_file(storage: Storage, name: str) -> None:
         storage.delete(name)
     except Exception:  # a file we cannot delete must not undo the work around it
         logger.exception("Could not delete the export file %s", name)
+
+
+def export_model(export: DataExport) -> str:
+    """ "app_label.model" of what the export holds (as a read event names it)."""
+    return f"{export.content_type.app_label}.{export.content_type.model}"

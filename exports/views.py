@@ -51,7 +51,7 @@ def _browser_download(request: HttpRequest, pk: str) -> HttpResponseBase:
         # of someone else's reads the same, so the page says nothing about whether it exists.
         return render(request, "exports/export_gone.html", status=404)
     export = get_object_or_404(visible.downloadable(), pk=pk)
-    return file_response(export)
+    return file_response(export, via="page")
 
 
 @page_permission(ADD_PERMISSION, VIEW_PERMISSION, any_of=True)

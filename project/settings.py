@@ -267,6 +267,32 @@ AUDIT_CHAIN_CHECKPOINT_INTERVAL = env_duration("AUDIT_CHAIN_CHECKPOINT_INTERVAL"
 # that (and not marked context["imported"]) is reported as backdated by the sealer and verify.
 AUDIT_CHAIN_BACKDATE_BOUND = env_duration("AUDIT_CHAIN_BACKDATE_BOUND", "minutes=5")
 
+# Reads of the audit trail (auditlog/reads.py): recorded as events; the same read by the same
+# reader within AUDIT_READS_WINDOW is one event, then one summary with the count of repeats.
+AUDIT_READS = env_bool("AUDIT_READS", True)
+AUDIT_READS_WINDOW = env_duration("AUDIT_READS_WINDOW", "minutes=1")
+if AUDIT_READS_WINDOW.total_seconds() < 1:
+    raise ImproperlyConfigured("AUDIT_READS_WINDOW: use at least one second (e.g. minutes=1).")
+
+# --- Cache ----------------------------------------------------------------------------------
+# Counts repeated reads until their summary is written: shared by every web process and the
+# worker when it is Redis (redis://host:6379/N); locmem:// is per process (development).
+CACHE_URL = env_str("CACHE_URL", "locmem://")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+elif CACHE_URL.startswith("locmem://"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": CACHE_URL.removeprefix("locmem://") or "auditlog",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+else:
+    raise ImproperlyConfigured("CACHE_URL: use redis://host:6379/N or locmem://.")
+
 # --- REST API -------------------------------------------------------------------------------
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 10000, minimum=1)
 # Largest JSON body the API reads (ingestion batches included); larger ones are a 413.
@@ -396,6 +422,8 @@ CELERY_BEAT_SCHEDULE = {
     # Follow every enabled authentik source (sources/): new events within a minute.
     "sync-sources": {"task": "sources.tasks.sync_sources", "schedule": crontab()},
     # A full walk of the chain; a broken link notifies the administrators.
+    # Summaries of repeated reads whose window is over (auditlog/reads.py).
+    "flush-reads": {"task": "auditlog.tasks.flush_reads", "schedule": crontab()},
     "verify-event-chain": {
         "task": "auditlog.tasks.verify_event_chain",
         "schedule": crontab(minute=41, hour=3),

@@ -66,6 +66,24 @@ def _fresh_caches() -> Iterator[None]:
     forget_retention()
 
 
+@pytest.fixture(autouse=True)
+def _reads_off(settings: Any) -> None:
+    """Reads of the trail are recorded as events (auditlog/reads.py), which would change every
+    exact event count in the suite; the tests of reads turn them back on (``reads_on``)."""
+    settings.AUDIT_READS = False
+
+
+@pytest.fixture
+def reads_on(settings: Any) -> Iterator[None]:
+    """Reads recorded, with an empty cache (no window left open by another test)."""
+    from django.core.cache import cache
+
+    settings.AUDIT_READS = True
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def geoip_dbs(settings: Any) -> Path:
     """Point the enrichment at MaxMind's test databases."""

@@ -23,6 +23,7 @@ from auditlog.chain.links import chain_head
 from auditlog.chain.signing import checkpoint_record
 from auditlog.chain.verification import verify
 from auditlog.models import ChainCheckpoint, ChainRecordKind
+from auditlog.reads import Read, record_read
 
 VERIFY_LIMIT = 50_000
 VIEW_EVENTS = ["auditlog.view_event"]
@@ -151,7 +152,14 @@ class EventChainViewSet(viewsets.GenericViewSet):
     def verify(self, request: Request) -> Response:
         first, last = verification_range(request)
         result = verify(from_sequence=first, to_sequence=last)
-        return Response(result.as_json())
+        answer = result.as_json()
+        record_read(
+            kind=Read.CHAIN_VERIFICATION,
+            via="api",
+            what={"from_sequence": first, "to_sequence": last},
+            details={"ok": answer["ok"], "verified": answer["verified"]},
+        )
+        return Response(answer)
 
     @extend_schema(
         summary="Signed checkpoints and prune records of the event chain",

@@ -35,6 +35,7 @@ from auditlog.api.serializers import (
 from auditlog.ingest import MAX_BATCH, BatchError, ingest_events
 from auditlog.listing import EVENT_LISTING
 from auditlog.models import Event, EventAction
+from auditlog.reads import Read, record_read, search_terms
 from auditlog.suggestions import event_introspection, suggest_values
 from project.durations import DurationFormatError, parse_duration
 from project.replicas import ReplicaReadsMixin
@@ -84,9 +85,22 @@ class EventViewSet(
         return event_introspection()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The list, and its read on the record (a list without search or filters too: it
+        is still a read of the trail; paging through one search, or pulling with the cursor,
+        is one read a window)."""
         if wants_cursor(request):
-            return cursor_response(self, request)
-        return super().list(request, *args, **kwargs)
+            response = cursor_response(self, request)
+            what = {**search_terms(request.query_params), "cursor": True}
+        else:
+            response = super().list(request, *args, **kwargs)
+            what = search_terms(request.query_params)
+        record_read(kind=Read.SEARCH, via="api", what=what)
+        return response
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().retrieve(request, *args, **kwargs)
+        record_read(kind=Read.EVENT, via="api", what={"event_pk": str(response.data["pk"])})
+        return response
 
     @extend_schema(
         summary="Ingest a batch of events",

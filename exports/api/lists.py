@@ -24,8 +24,10 @@ from rest_framework.settings import api_settings
 
 from auditlog.api.filters import ListingFilterMixin, QLSearchFilter, StableOrderingFilter
 from auditlog.listing import EVENT_LISTING, Listing
+from auditlog.reads import Read, record_read
 from directory.listing import USER_LISTING
 from exports.api.serializers import DataExportSerializer
+from exports.files import export_model
 from exports.models import ADD_PERMISSION, ExportFormat
 from exports.services import ExportQueueUnavailable, request_export, stored_query_params
 
@@ -120,6 +122,15 @@ class ListExportView(ListingFilterMixin, GenericAPIView):
             )
         except ExportQueueUnavailable as exc:
             raise QueueUnavailable(str(exc)) from None
+        record_read(
+            kind=Read.EXPORT_REQUEST,
+            via="api",
+            what={
+                "export": {"pk": str(export.pk), "model": export_model(export)},
+                "query": export.query_params,
+                "format": export.format,
+            },
+        )
         body = DataExportSerializer(export, context={"request": request}).data
         location = reverse("dataexport-detail", kwargs={"pk": export.pk})
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})

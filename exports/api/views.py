@@ -86,4 +86,4 @@ class DataExportViewSet(
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def download(self, request: Request, pk: str | None = None) -> FileResponse:
         export = get_object_or_404(self.get_queryset().downloadable(), pk=pk)
-        return file_response(export)
+        return file_response(export, via="api")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from tqdm import tqdm
 from auditlog.chain.files import CheckpointFileError, read_checkpoint_lines
 from auditlog.chain.signing import CheckpointRecord
 from auditlog.chain.verification import count_sealed, verify
+from auditlog.reads import Read, record_read
 
 
 class Command(BaseCommand):
@@ -52,6 +54,12 @@ class Command(BaseCommand):
             result = verify(
                 from_sequence=from_sequence, extra_checkpoints=exported, progress=bar.update
             )
+        record_read(
+            kind=Read.CHAIN_VERIFICATION,
+            via="command",
+            what={"from_sequence": from_sequence, "checkpoints": checkpoints},
+            details={"ok": result.ok, "verified": result.verified, "os_user": _os_user()},
+        )
         if result.first_broken is not None:
             raise CommandError(result.first_broken.message)
         self.stdout.write(result.summary())
@@ -68,3 +76,11 @@ def _read_checkpoints(name: str) -> list[CheckpointRecord]:
         raise CommandError(f"--checkpoints {name}: not a UTF-8 text file.") from None
     except CheckpointFileError as exc:
         raise CommandError(f"--checkpoints {name}: {exc}") from None
+
+
+def _os_user() -> str:
+    """Who ran the command, as far as the system says (the event has no request to tell)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
