@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,19 +58,32 @@ class Live:
     admin: User
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[Live]:
+@contextmanager
+def _live_server(tmp_path: Path, **extra_env: str) -> Iterator[Live]:
     from django.core.management import call_command
 
     call_command("demo_data", events=400, seed=7, verbosity=0)
     admin = User.objects.create_superuser("client-admin", "client@example.com", PASSWORD)
     key = create_api_token(user=admin, identifier="authentik-client").key
     media = tmp_path / "media"
-    env = {"CELERY_TASK_ALWAYS_EAGER": "true", "MEDIA_ROOT": str(media)}
+    env = {"CELERY_TASK_ALWAYS_EAGER": "true", "MEDIA_ROOT": str(media), **extra_env}
     with running_gunicorn(database_url(), tmp_path, workers=1, extra_env=env) as url:
         configuration = Configuration(host=f"{url}/api/v3", access_token=key)
         with ApiClient(configuration) as client:
             yield Live(url, EventsApi(client), CoreApi(client), ReportsApi(client), admin)
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Live]:
+    with _live_server(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def live_reads(tmp_path: Path) -> Iterator[Live]:
+    """A live server that records reads of the trail (``auditlog/reads.py``)."""
+    with _live_server(tmp_path, AUDIT_READS="true") as server:
+        yield server
 
 
 def _product_writes_its_own_events(live: Live) -> None:
@@ -258,3 +272,42 @@ def test_an_export_whose_requester_was_deleted_still_reads_in_the_client(live: L
     listed = live.reports.reports_exports_list(page_size=100)
     [found] = [export for export in listed.results if str(export.id) == str(orphan.pk)]
     assert found.requested_by.username == ANONYMOUS_USERNAME
+
+
+def test_read_events_read_in_the_client(live_reads: Live) -> None:
+    """Reads on the record (searches, an event viewed, an export and its download, a token key,
+    a chain verification) are events the target release's client reads like any other."""
+    events, core, reports = live_reads.events, live_reads.core, live_reads.reports
+    one = events.events_events_list(search='action = "login"', page_size=5).results[0]
+    events.events_events_retrieve(str(one.pk))
+    exported = events.events_events_export_create(action="login")
+    download = requests.get(
+        f"{live_reads.url}/api/v3/reports/exports/{exported.id}/download/",
+        headers={
+            "Authorization": f"Bearer {live_reads.events.api_client.configuration.access_token}"
+        },
+        timeout=30,
+    )
+    assert download.status_code == 200
+    assert core.core_tokens_view_key_retrieve("authentik-client").key
+    requests.get(
+        f"{live_reads.url}/api/v3/events/chain/verify/",
+        headers={
+            "Authorization": f"Bearer {live_reads.events.api_client.configuration.access_token}"
+        },
+        timeout=30,
+    ).raise_for_status()
+    assert reports.reports_exports_retrieve(str(exported.id)).completed
+
+    listed = events.events_events_list(search='app = "auditlog.reads"', page_size=100)
+    kinds = {event.context["read"] for event in listed.results}
+    assert {"search", "event", "export_request", "export_download", "chain_verification"} <= kinds
+    assert {event.action for event in listed.results} == {EventActions.CUSTOM}
+    for event in listed.results:  # each one through the client's model, one by one
+        seen = events.events_events_retrieve(str(event.pk))
+        assert seen.user["username"] == "client-admin"
+        assert seen.client_ip == "127.0.0.1"
+    secret = events.events_events_list(action="secret_view", page_size=10).results
+    assert secret and secret[0].context["secret"]["name"] == "authentik-client"
+    # Every stored event, the reads included, still reads in the client's models.
+    events.events_events_list(page_size=1000)
