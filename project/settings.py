@@ -278,6 +278,7 @@ if AUDIT_READS_WINDOW.total_seconds() < 1:
 # Counts repeated reads until their summary is written: shared by every web process and the
 # worker when it is Redis (redis://host:6379/N); locmem:// is per process (development).
 CACHE_URL = env_str("CACHE_URL", "locmem://")
+CACHES: dict[str, dict[str, object]]
 if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}

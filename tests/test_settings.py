@@ -25,6 +25,9 @@ from tests.conftest import REPO
         ("AUDIT_CHAIN_BACKDATE_BOUND", "minutes=-5", "AUDIT_CHAIN_BACKDATE_BOUND: minutes=-5 must"),
         ("DATABASE_REPLICA_URLS", "postgres://r/db", "DATABASE_REPLICA_URLS: replicas need a Po"),
         ("DATABASE_REPLICA_MAX_LAG", "5s", "DATABASE_REPLICA_MAX_LAG: 5s is not in the correct"),
+        ("AUDIT_READS", "sometimes", "AUDIT_READS: 'sometimes' is not a boolean"),
+        ("AUDIT_READS_WINDOW", "seconds=0.5", "AUDIT_READS_WINDOW: use at least one second"),
+        ("CACHE_URL", "memcached://x", "CACHE_URL: use redis://host:6379/N or locmem://."),
     ],
 )
 def test_a_bad_value_fails_loudly_naming_the_variable(
