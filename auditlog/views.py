@@ -203,7 +203,9 @@ def event_map(request: HttpRequest) -> HttpResponse:
     queryset, search_error, filter_error = filtered_events(request)
     if search_error or filter_error:
         return JsonResponse({"detail": str(search_error or filter_error)}, status=400)
-    return JsonResponse({"points": queryset.geo_points()})  # type: ignore[attr-defined]
+    points = queryset.geo_points()  # type: ignore[attr-defined]
+    record_read(kind=Read.SEARCH, via="page", what={"view": "map", **search_terms(request.GET)})
+    return JsonResponse({"points": points})
 
 
 class RetentionForm(forms.ModelForm):

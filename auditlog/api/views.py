@@ -97,6 +97,11 @@ class EventViewSet(
         record_read(kind=Read.SEARCH, via="api", what=what)
         return response
 
+    def _record_aggregate(self, request: Request, view: str) -> None:
+        """Counts over the trail are reads of it too (the search they count is recorded)."""
+        what = {"view": view, **search_terms(request.query_params)}
+        record_read(kind=Read.SEARCH, via="api", what=what)
+
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().retrieve(request, *args, **kwargs)
         record_read(kind=Read.EVENT, via="api", what={"event_pk": str(response.data["pk"])})
@@ -172,7 +177,9 @@ class EventViewSet(
         if "\x00" in chosen:  # PostgreSQL cannot compare text with a NUL in it
             raise ValidationError({"action": ["Null characters are not allowed."]})
         top_n = _int_param(request, "top_n", 15, minimum=1, maximum=1000)
-        return Response(self.get_queryset().top_applications(action=chosen, top_n=top_n))  # type: ignore[attr-defined]
+        answer = self.get_queryset().top_applications(action=chosen, top_n=top_n)  # type: ignore[attr-defined]
+        self._record_aggregate(request, "top_per_user")
+        return Response(answer)
 
     @extend_schema(
         summary="Event volume per action in 6-hour buckets",
@@ -188,6 +195,7 @@ class EventViewSet(
         days = _int_param(request, "history_days", 7, minimum=1, maximum=MAX_HISTORY.days)
         queryset = self.filter_queryset(self.get_queryset())
         rows = queryset.volume(since=timezone.now() - timedelta(days=days))  # type: ignore[attr-defined]
+        self._record_aggregate(request, "volume")
         return Response(VolumeSerializer(compat.volume_for_client(rows), many=True).data)
 
     @extend_schema(
@@ -219,7 +227,9 @@ class EventViewSet(
             raise ValidationError({"count_steps": errors})
         now = timezone.now()
         queryset = self.filter_queryset(self.get_queryset()).filter(created__gte=now - STATS_WINDOW)
-        return Response(queryset.stats(steps, now=now))  # type: ignore[attr-defined]
+        answer = queryset.stats(steps, now=now)  # type: ignore[attr-defined]
+        self._record_aggregate(request, "stats")
+        return Response(answer)
 
     @extend_schema(
         summary="Values for the search completion",

@@ -178,3 +178,44 @@ def test_reads_are_not_recorded_when_turned_off(api_as, auditor, settings) -> No
     settings.AUDIT_READS = False
     api_as(auditor).get(EVENTS)
     assert read_events() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "expected"),
+    [
+        ("/", {}, {"view": "overview"}),
+        ("/events/map/", {"action": "login"}, {"view": "map", "filters": {"action": "login"}}),
+        ("/directory/users/{auditor}/", {}, {"history_of": {"model": "directory.user"}}),
+    ],
+)
+def test_every_page_that_shows_the_trail_records_a_read(auditor, path, params, expected) -> None:
+    response = browser(auditor).get(path.format(auditor=auditor.pk), params)
+    assert response.status_code == 200
+    [event] = read_events(read="search", via="page")
+    for key, value in expected.items():
+        if isinstance(value, dict) and key == "history_of":
+            assert event.context[key] == {**value, "pk": str(auditor.pk)}
+        else:
+            assert event.context[key] == value
+    assert (event.user["username"], event.client_ip) == ("auditor", ADDRESS)
+
+
+def test_a_row_opened_on_the_log_page_is_an_event_read(auditor) -> None:
+    seen = record_event(action=EventAction.LOGIN, app="tests")
+    assert browser(auditor).get(f"/events/{seen.pk}/info/").status_code == 200
+    [event] = read_events(read="event")
+    assert event.context["event_pk"] == str(seen.pk) and event.context["via"] == "page"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "params"),
+    [
+        ("volume", {"action": "login"}),
+        ("stats", {"count_steps": "days=1"}),
+        ("top_per_user", {"action": "login"}),
+    ],
+)
+def test_counts_over_the_trail_are_reads_of_it(api_as, auditor, endpoint, params) -> None:
+    assert api_as(auditor).get(f"{EVENTS}{endpoint}/", params).status_code == 200
+    [event] = read_events(read="search", view=endpoint)
+    assert event.user["username"] == "auditor" and event.context["via"] == "api"
