@@ -152,9 +152,14 @@ def test_read_events_are_visible_to_administrators_and_auditors(
         assert len(found) == 1
         assert found[0]["user"]["username"] == "auditor"
         assert found[0]["client_ip"] == ADDRESS
-    assert (
-        browser(admin_user).get("/events/", {"search": 'app = "auditlog.reads"'}).status_code == 200
-    )
+    searches = 'app = "auditlog.reads" and context.read = "search"'
+    found = api_as(admin_user).get(EVENTS, {"search": searches}).json()["results"]
+    assert found and {event["context"]["read"] for event in found} == {"search"}
+    page = browser(admin_user).get("/events/", {"search": 'app = "auditlog.reads"'})
+    assert page.status_code == 200
+    shown = [row["event"].context.get("search") for row in page.context["rows"]]
+    assert "secret stuff" in shown
+    assert str(read_events(search="secret stuff")[0].pk) in page.content.decode()
 
 
 def test_a_reader_without_rights_to_the_trail_sees_no_read_event(api_as, nobody) -> None:
