@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
+from django.db import transaction
 
 from auditlog import reads
 from auditlog.models import Event
@@ -127,3 +128,29 @@ def _window_keys() -> list[str]:
     now = reads._micros(reads.clock())
     bucket = f"{reads._PREFIX}bucket:{now // reads._window()}"
     return [f"{bucket}:{index}" for index in range(1, int(cache.get(bucket) or 0) + 1)]
+
+
+def test_a_summary_written_during_someone_elses_read_is_the_first_readers(
+    api_as, auditor, admin_user, clock
+) -> None:
+    client = api_as(auditor)
+    client.get(EVENTS, SEARCH, REMOTE_ADDR=ADDRESS)
+    client.get(EVENTS, SEARCH, REMOTE_ADDR=ADDRESS)
+    clock(180)
+    api_as(admin_user).get(EVENTS, {"search": "something else"})  # its read flushes the window
+    first, summary, other = read_events()
+    assert summary.context["summary_of"] == str(first.pk)
+    assert (summary.user["username"], summary.client_ip) == ("auditor", ADDRESS)
+    assert summary.context["http_request"] == first.context["http_request"]
+    assert other.user["username"] == "admin" and other.context["search"] == "something else"
+
+
+def test_no_summary_is_written_inside_a_transaction(api_as, auditor, clock) -> None:
+    client = api_as(auditor)
+    client.get(EVENTS, SEARCH)
+    client.get(EVENTS, SEARCH)
+    clock(180)
+    with transaction.atomic():  # a rollback would take the summary and leave the window closed
+        assert reads.flush_due() == 0
+    assert reads.flush_due() == 1
+    assert total_reads() == 2
