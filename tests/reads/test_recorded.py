@@ -224,3 +224,14 @@ def test_counts_over_the_trail_are_reads_of_it(api_as, auditor, endpoint, params
     assert api_as(auditor).get(f"{EVENTS}{endpoint}/", params).status_code == 200
     [event] = read_events(read="search", view=endpoint)
     assert event.user["username"] == "auditor" and event.context["via"] == "api"
+
+
+def test_a_read_event_opened_is_one_more_read_and_no_more(api_as, admin_user, auditor) -> None:
+    api_as(auditor).get(EVENTS, {"search": "x", "username": "ana"})
+    [searched] = read_events()
+    client = browser(admin_user)
+    for _ in range(3):
+        page = client.get(f"/events/{searched.pk}/")
+        assert page.status_code == 200 and "Searched the event log" in page.content.decode()
+    assert [e.context["read"] for e in read_events()] == ["search", "event"]
+    assert read_events(read="event")[0].context["event_pk"] == str(searched.pk)
