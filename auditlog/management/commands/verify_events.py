@@ -57,8 +57,12 @@ class Command(BaseCommand):
         record_read(
             kind=Read.CHAIN_VERIFICATION,
             via="command",
-            what={"from_sequence": from_sequence, "checkpoints": checkpoints},
-            details={"ok": result.ok, "verified": result.verified, "os_user": _os_user()},
+            what={
+                "from_sequence": from_sequence,
+                "checkpoints": checkpoints,
+                "os_user": _os_user(),
+            },
+            details={"ok": result.ok, "verified": result.verified},
         )
         if result.first_broken is not None:
             raise CommandError(result.first_broken.message)
