@@ -154,3 +154,21 @@ def test_no_summary_is_written_inside_a_transaction(api_as, auditor, clock) -> N
         assert reads.flush_due() == 0
     assert reads.flush_due() == 1
     assert total_reads() == 2
+
+
+def test_pulling_with_the_cursor_is_one_read_a_window(api_as, auditor, clock) -> None:
+    from auditlog import chain
+
+    client = api_as(auditor)
+    position = 0
+    for _ in range(4):  # a SIEM pulling every few seconds, each time from where it stopped
+        answer = client.get(EVENTS, {"after": position})
+        assert answer.status_code == 200
+        position = answer.json()["next_position"]
+        chain.seal_pending()  # its own read is sealed: the next pull receives it
+        clock(10)
+    [read] = read_events(read="search")
+    assert read.context["cursor"] is True and "after" not in read.context["filters"]
+    clock(120)
+    assert reads.flush_due() == 1
+    assert total_reads(read="search") == 4
