@@ -10,6 +10,7 @@ import ipaddress
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from threading import Lock
 from typing import Any
@@ -252,6 +253,19 @@ class EventJSONField(models.JSONField):
         return name, "django.db.models.JSONField", args, kwargs
 
 
+def six_hour_buckets(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Hourly counts (rows of ``hour, action, count``) folded into 6-hour buckets (00, 06, 12,
+    18 UTC), ordered by time then action."""
+    buckets: dict[tuple[datetime, str], int] = defaultdict(int)
+    for row in rows:
+        hour = row["hour"].astimezone(UTC)
+        buckets[(hour.replace(hour=hour.hour - hour.hour % 6), row["action"])] += row["count"]
+    return [
+        {"action": action, "time": time, "count": count}
+        for (time, action), count in sorted(buckets.items())
+    ]
+
+
 class EventQuerySet(models.QuerySet["Event"]):
     def latest_first(self) -> EventQuerySet:
         """The default, stable order: newest first, the pk breaking ties."""
@@ -280,14 +294,7 @@ class EventQuerySet(models.QuerySet["Event"]):
             .annotate(count=Count("*"))  # not count(pk): the index has no pk to read
             .order_by()
         )
-        buckets: dict[tuple[datetime, str], int] = defaultdict(int)
-        for row in rows:
-            hour = row["hour"].astimezone(UTC)
-            buckets[(hour.replace(hour=hour.hour - hour.hour % 6), row["action"])] += row["count"]
-        return [
-            {"action": action, "time": time, "count": count}
-            for (time, action), count in sorted(buckets.items())
-        ]
+        return six_hour_buckets(rows)
 
     def stats(self, steps: dict[str, timedelta], *, now: datetime | None = None) -> dict[str, Any]:
         """Distinct users, and event counts within each step, in one query."""
@@ -559,3 +566,28 @@ class EventChainPending(models.Model):
 
     def __str__(self) -> str:
         return f"Event {self.event_uuid} waiting to be sealed"
+
+
+class EventRollup(models.Model):
+    """How many sealed events an hour had, per action and per place: what the volume chart
+    and the map read instead of the events when a search only names actions
+    (:mod:`auditlog.rollups`). Kept by the sealer as it seals and by retention and erasure as
+    they prune; ``located`` is false (and ``lat``/``long`` 0) for events without a place."""
+
+    hour = models.DateTimeField()
+    action = models.CharField(max_length=100)
+    located = models.BooleanField()
+    lat = models.FloatField()
+    long = models.FloatField()
+    count = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = "hourly event count"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "action", "located", "lat", "long"], name="auditlog_rollup_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.action} at {self.hour:%Y-%m-%d %H}:00"

@@ -20,6 +20,7 @@ from uuid import UUID
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from auditlog import rollups
 from auditlog.chain import links as chain_links
 from auditlog.chain import pruning, sealing
 from auditlog.models import Event
@@ -147,7 +148,7 @@ WITH batch AS MATERIALIZED (
     LIMIT %s
 ), gone AS (
     DELETE FROM {events} WHERE ctid = ANY(ARRAY(SELECT ctid FROM batch))
-    RETURNING event_uuid
+    RETURNING {gone_columns}
 ), {unlink}{cleared}
 SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM gone),
     (SELECT max(expires) FROM batch),
@@ -168,7 +169,10 @@ def _batch_sql() -> str:
         for number, reference in enumerate(_references())
     )
     return _BATCH_SQL.format(
-        events=_quoted(Event), unlink=pruning.unlink_sql("gone"), cleared=cleared
+        events=_quoted(Event),
+        gone_columns=rollups.GONE_COLUMNS,
+        unlink=pruning.unlink_sql("gone"),
+        cleared=cleared,
     )
 
 

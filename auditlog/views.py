@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.generic import TemplateView
 
+from auditlog import rollups
 from auditlog.api.serializers import EventSerializer
 from auditlog.listing import EVENT_LISTING, ListingError
 from auditlog.models import Event, EventAction, SystemSettings
@@ -203,7 +204,11 @@ def event_map(request: HttpRequest) -> HttpResponse:
     queryset, search_error, filter_error = filtered_events(request)
     if search_error or filter_error:
         return JsonResponse({"detail": str(search_error or filter_error)}, status=400)
-    points = queryset.geo_points()  # type: ignore[attr-defined]
+    if rollups.answerable(request.GET):
+        counted = rollups.counted(request.GET)
+        points = rollups.places(rollups=counted, events=queryset)
+    else:
+        points = queryset.geo_points()  # type: ignore[attr-defined]
     record_read(kind=Read.SEARCH, via="page", what={"view": "map", **search_terms(request.GET)})
     return JsonResponse({"points": points})
 

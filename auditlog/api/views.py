@@ -16,7 +16,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from auditlog import compat
+from auditlog import compat, rollups
 from auditlog.api.cursor import EventPagination, cursor_response, wants_cursor
 from auditlog.api.filters import (
     ListingFilterMixin,
@@ -34,7 +34,7 @@ from auditlog.api.serializers import (
 )
 from auditlog.ingest import MAX_BATCH, BatchError, ingest_events
 from auditlog.listing import EVENT_LISTING
-from auditlog.models import Event, EventAction
+from auditlog.models import Event, EventAction, six_hour_buckets
 from auditlog.reads import Read, record_read, search_terms
 from auditlog.suggestions import event_introspection, suggest_values
 from project.durations import DurationFormatError, parse_duration
@@ -193,8 +193,13 @@ class EventViewSet(
     @action(detail=False, pagination_class=None)
     def volume(self, request: Request) -> Response:
         days = _int_param(request, "history_days", 7, minimum=1, maximum=MAX_HISTORY.days)
+        since = timezone.now() - timedelta(days=days)
         queryset = self.filter_queryset(self.get_queryset())
-        rows = queryset.volume(since=timezone.now() - timedelta(days=days))  # type: ignore[attr-defined]
+        if rollups.answerable(request.query_params):
+            counted = rollups.counted(request.query_params)
+            rows = six_hour_buckets(rollups.volume(since=since, rollups=counted, events=queryset))
+        else:
+            rows = queryset.volume(since=since)  # type: ignore[attr-defined]
         self._record_aggregate(request, "volume")
         return Response(VolumeSerializer(compat.volume_for_client(rows), many=True).data)
 

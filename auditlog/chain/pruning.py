@@ -16,6 +16,7 @@ from typing import Any, cast
 from django.db import connection
 from django.utils import timezone
 
+from auditlog import rollups
 from auditlog.chain.canonical import iso_utc
 from auditlog.chain.links import keys_in
 from auditlog.chain.signing import CheckpointRecord, chain_key, key_id, signed_payload
@@ -44,6 +45,7 @@ def remove_from_chain(pks: Iterable[Any], *, now: datetime | None = None) -> lis
     (:func:`record_pruned`), then delete those links and any queue entries. Call it in the
     transaction that deletes the events, after ``lock_chain``."""
     keys = keys_in(pks)
+    rollups.subtract(keys)
     records = record_pruned(keys, now=now)
     EventChainLink.objects.filter(event_uuid__in=keys)._raw_delete(connection.alias)
     EventChainPending.objects.filter(event_uuid__in=keys)._raw_delete(connection.alias)
@@ -63,8 +65,8 @@ def unlink_sql(gone: str) -> str:
     return f"""
     chain_unlinked AS (
         DELETE FROM {links} WHERE event_uuid = ANY(ARRAY(SELECT event_uuid FROM {gone}))
-        RETURNING sequence, prev_hash, chain_hash
-    ), chain_unqueued AS (
+        RETURNING sequence, prev_hash, chain_hash, event_uuid
+    ), {rollups.unroll_sql(gone, "chain_unlinked")}, chain_unqueued AS (
         DELETE FROM {pending} WHERE event_uuid IN (SELECT event_uuid FROM {gone})
     ), chain_run_ends AS (
         SELECT * FROM ({ends}) AS links WHERE starts_run OR ends_run

@@ -22,7 +22,7 @@ from uuid import UUID
 
 from django.db import connection, transaction
 
-from auditlog import feed
+from auditlog import feed, rollups
 from auditlog.chain.canonical import CANONICAL_FIELDS, GENESIS, canonical_event, link_hash
 from auditlog.chain.links import (
     backdated_by,
@@ -85,6 +85,7 @@ def _seal_batch(batch_size: int) -> tuple[int, int] | None:
         sequence, prev = (head.sequence, head.chain_hash) if head else (0, GENESIS)
         links: list[EventChainLink] = []
         sealed: list[feed.SealedEvent] = []
+        counted: list[Mapping[str, Any]] = []
         for key, linked, queued_at in queued:
             if not _sealable(key, rows, linked):
                 continue
@@ -102,8 +103,10 @@ def _seal_batch(batch_size: int) -> tuple[int, int] | None:
                 )
             )
             sealed.append(feed.SealedEvent(str(key), str(row["action"]), sequence, digest))
+            counted.append(row)
             prev = digest
         insert_links(links)
+        rollups.add(counted)  # the chart's and the map's hourly counts, in this transaction
         EventChainPending.objects.filter(pk__in=keys)._raw_delete(connection.alias)
         # After the outermost commit (at once when this is it): subscribers see only
         # events that are stored and chained.

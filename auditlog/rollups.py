@@ -1,0 +1,203 @@
+"""Hourly roll-ups of the events: counts per hour, action and place.
+
+The volume chart and the map ask "how many events per hour and action" and "how many per
+place"; over millions of events the answer from the events table costs a scan of their JSON.
+:class:`~auditlog.models.EventRollup` keeps those counts for sealed events, so the cost
+follows the number of hours and places instead:
+
+* the sealer adds each batch it seals (:func:`add`), in the sealing transaction: one writer,
+  so no lock contention with the transactions that write events, and every path into the
+  table counts (the chain's queue sees raw SQL and ``COPY`` too);
+* retention and erasure subtract what they delete with the links (:func:`subtract` and
+  :func:`unroll_sql`), in the deleting transaction;
+* readers add the few events still waiting to be sealed (:func:`volume`, :func:`places`).
+
+Only searches that the roll-ups can answer use them (:func:`answerable`: no search and no
+filter but ``action``); every other search reads the events.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from django.db import connection
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import TruncHour
+
+from auditlog.models import Event, EventChainPending, EventRollup
+
+# (hour, action, located, lat, long)
+Key = tuple[datetime, str, bool, float, float]
+
+# The query parameters a search may have and still be answered from the roll-ups.
+ANSWERABLE = frozenset({"action", "history_days", "format", "ordering", "page", "page_size"})
+
+
+def answerable(params: Mapping[str, Any]) -> bool:
+    """Whether a request with these query parameters can read the roll-ups."""
+    return all(name in ANSWERABLE for name, value in params.items() if value not in ("", None))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def place_of(context: Any) -> tuple[bool, float, float]:
+    """``(located, lat, long)`` of an event's ``context.geo``."""
+    geo = context.get("geo") if isinstance(context, dict) else None
+    if isinstance(geo, dict):
+        lat, long = _number(geo.get("lat")), _number(geo.get("long"))
+        if lat is not None and long is not None:
+            return True, lat, long
+    return False, 0.0, 0.0
+
+
+def key_of(created: datetime, action: str, context: Any) -> Key:
+    hour = created.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return (hour, action, *place_of(context))
+
+
+def add(rows: Iterable[Mapping[str, Any]]) -> None:
+    """Count events (mappings with ``created``, ``action`` and ``context``) in."""
+    _apply(Counter(key_of(row["created"], row["action"], row["context"]) for row in rows))
+
+
+def subtract(pks: Any) -> None:
+    """Count the sealed events among ``pks`` out, before they are deleted (with their links;
+    call it in the deleting transaction)."""
+    from auditlog.models import EventChainLink
+
+    sealed = Event.objects.filter(
+        pk__in=EventChainLink.objects.filter(event_uuid__in=pks).values("event_uuid")
+    )
+    counts: Counter[Key] = Counter()
+    for row in sealed.values("created", "action", "context__geo"):
+        counts[key_of(row["created"], row["action"], {"geo": row["context__geo"]})] -= 1
+    _apply(counts)
+
+
+def _apply(counts: Mapping[Key, int]) -> None:
+    rows = [(*key, count) for key, count in counts.items() if count]
+    if not rows:
+        return
+    table = connection.ops.quote_name(EventRollup._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"""INSERT INTO {table} AS r (hour, action, located, lat, long, count)
+            VALUES (%s, %s, %s, %s, %s, %s)
+            ON CONFLICT (hour, action, located, lat, long)
+            DO UPDATE SET count = r.count + excluded.count""",  # noqa: S608 - table name only
+            rows,
+        )
+
+
+def unroll_sql(gone: str, unlinked: str) -> str:
+    """A common table expression (PostgreSQL) for a statement that deletes events: it counts
+    out the events of CTE ``gone`` (returning ``event_uuid, created, action, lat, long``, see
+    :data:`GONE_COLUMNS`) whose links CTE ``unlinked`` (returning ``event_uuid``) deleted."""
+    table = connection.ops.quote_name(EventRollup._meta.db_table)
+    return f"""
+    rollup_unrolled AS (
+        INSERT INTO {table} AS r (hour, action, located, lat, long, count)
+        SELECT date_trunc('hour', g.created AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', g.action,
+            located, CASE WHEN located THEN g.lat ELSE 0 END,
+            CASE WHEN located THEN g.long ELSE 0 END, -count(*)
+        FROM (
+            SELECT *, (lat IS NOT NULL AND long IS NOT NULL) AS located FROM {gone}
+        ) AS g JOIN {unlinked} AS u ON u.event_uuid = g.event_uuid
+        GROUP BY 1, 2, 3, 4, 5
+        ON CONFLICT (hour, action, located, lat, long)
+        DO UPDATE SET count = r.count + excluded.count
+    )"""  # noqa: S608 - only table and CTE names are interpolated
+
+
+# What a deleting statement's ``RETURNING`` gives :func:`unroll_sql` (PostgreSQL).
+GONE_COLUMNS = """event_uuid, created, action,
+    CASE WHEN jsonb_typeof(context->'geo'->'lat') = 'number'
+        THEN (context->'geo'->>'lat')::float8 END AS lat,
+    CASE WHEN jsonb_typeof(context->'geo'->'long') = 'number'
+        THEN (context->'geo'->>'long')::float8 END AS long"""
+
+
+def counted(params: Mapping[str, Any]) -> QuerySet[EventRollup]:
+    """The roll-ups that the event list's ``action``/``actions`` filters in ``params`` select
+    (the filters' own conditions, applied to the roll-ups' ``action``), for an
+    :func:`answerable` request whose filters were validated on the events."""
+    from auditlog.listing import EVENT_LISTING
+
+    assert EVENT_LISTING.filterset is not None
+    filterset = EVENT_LISTING.filterset(
+        data=params, queryset=EventRollup.objects.filter(count__gt=0)
+    )
+    return cast("QuerySet[EventRollup]", filterset.qs)
+
+
+def _unsealed(events: QuerySet[Event]) -> QuerySet[Event]:
+    return events.order_by().filter(pk__in=EventChainPending.objects.values("event_uuid"))
+
+
+def volume(
+    *, since: datetime, rollups: QuerySet[EventRollup], events: QuerySet[Event]
+) -> list[dict[str, Any]]:
+    """Events per hour and action since ``since`` (rows of ``hour, action, count``): the
+    ``rollups`` (see :func:`counted`) and the ``events`` of the same search still waiting to
+    be sealed."""
+    counts: Counter[tuple[datetime, str]] = Counter()
+    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    for row in (
+        rollups.filter(hour__gte=hour)
+        .values("hour", "action")
+        .annotate(total=Sum("count"))
+        .order_by()
+    ):
+        counts[(row["hour"].astimezone(UTC), row["action"])] += row["total"]
+    for row in (
+        _unsealed(events)
+        .filter(created__gte=since)
+        .annotate(hour=TruncHour("created", tzinfo=UTC))
+        .values("hour", "action")
+        .annotate(total=Count("*"))
+        .order_by()
+    ):
+        counts[(row["hour"].astimezone(UTC), row["action"])] += row["total"]
+    return [
+        {"hour": hour, "action": action, "count": count}
+        for (hour, action), count in counts.items()
+        if count > 0
+    ]
+
+
+def places(
+    *, rollups: QuerySet[EventRollup], events: QuerySet[Event], limit: int = 5000
+) -> list[dict[str, Any]]:
+    """Located places with their event counts, the busiest ``limit`` first (``rollups`` and
+    ``events`` as for :func:`volume`)."""
+    counts: Counter[tuple[float, float]] = Counter()
+    for row in (
+        rollups.filter(located=True).values("lat", "long").annotate(total=Sum("count")).order_by()
+    ):
+        counts[(row["lat"], row["long"])] += row["total"]
+    lat = KeyTransform("lat", KeyTransform("geo", "context"))
+    long = KeyTransform("long", KeyTransform("geo", "context"))
+    for row in (
+        _unsealed(events)
+        .filter(~Q(context__geo__lat=None), ~Q(context__geo__long=None))
+        .annotate(lat=lat, long=long)
+        .values("lat", "long")
+        .annotate(total=Count("*"))
+        .order_by()
+    ):
+        located, y, x = place_of({"geo": {"lat": row["lat"], "long": row["long"]}})
+        if located:
+            counts[(y, x)] += row["total"]
+    return [
+        {"lat": y, "long": x, "count": count}
+        for (y, x), count in counts.most_common(limit)
+        if count > 0
+    ]
