@@ -38,7 +38,7 @@ assets: node_modules/.installed ## Install the front-end libraries (npm, locked)
 
 run: install assets ## Start web (http://$(HOST):$(PORT)), worker and scheduler on embedded defaults
 	$(PY) manage.py bootstrap
-	HOST=$(HOST) PORT=$(PORT) $(PY) -m project.runner start --procfile Procfile
+	LOG_FILES=$${LOG_FILES:-true} HOST=$(HOST) PORT=$(PORT) $(PY) -m project.runner start --procfile Procfile
 
 test: install assets ## Run the test suite (SQLite, or DATABASE_URL=postgres://...)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -22,6 +22,7 @@ carries the request's user, address and brand; outside one the user is whoever
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 from django.apps import apps
@@ -45,6 +46,7 @@ from auditlog.context import (
 from auditlog.models import EventAction
 from auditlog.sanitize import mask_field_value, model_to_dict
 from auditlog.services import record_event
+from project.loglevels import TRACE
 
 __all__ = [
     "acting_user",
@@ -81,6 +83,15 @@ IGNORED_MODELS = frozenset(
 
 _audited: set[type[models.Model]] = set()
 
+logger = logging.getLogger(__name__)
+
+
+def _trace(decision: str, instance: models.Model, **fields: Any) -> None:
+    """Why a change was or was not recorded (``LOG_LEVEL=trace``); names, never values."""
+    if logger.isEnabledFor(TRACE):
+        fields = {"model": _label(type(instance)), "object_pk": str(instance.pk), **fields}
+        logger.log(TRACE, "capture: %s", decision, extra=fields)
+
 
 # --- Which models are audited ---------------------------------------------------------------
 
@@ -108,6 +119,7 @@ def connect() -> None:
     through_models: set[type[models.Model]] = set()
     for model in apps.get_models():
         if not should_audit(model):
+            logger.log(TRACE, "capture: model not audited", extra={"model": _label(model)})
             continue
         _audited.add(model)
         uid = f"auditlog.capture.{_label(model)}"
@@ -230,6 +242,8 @@ def _on_post_save(
         current = {**previous, **{key: value for key, value in current.items() if key in names}}
     instance.__dict__[SNAPSHOT_ATTR] = current
     if raw or capture_is_ignored():
+        reason = "raw save (fixture load)" if raw else "capture is ignored (audit_ignore)"
+        _trace(f"not recorded: {reason}", instance)
         return
     context: dict[str, Any] = {"model": model_to_dict(instance)}
     if created or previous is not None:
@@ -242,6 +256,7 @@ def _on_post_save(
         # model_created (auditlog/compat.py), so the new user's details go into its context.
         context.update(_new_user_details(instance))
     action = EventAction.MODEL_CREATED if created else EventAction.MODEL_UPDATED
+    _trace(f"recorded {action}", instance, changed_fields=sorted(context.get("diff", {})))
     record_event(action=action, app=CAPTURE_APP, context=context)
     if is_user and not created:
         _record_user_lifecycle(instance, previous, current)
@@ -276,7 +291,9 @@ def _record_user_lifecycle(
 
 def _on_pre_delete(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
     if capture_is_ignored():
+        _trace("deletion not recorded: capture is ignored (audit_ignore)", instance)
         return
+    _trace(f"recorded {EventAction.MODEL_DELETED}", instance)
     record_event(
         action=EventAction.MODEL_DELETED,
         app=CAPTURE_APP,
@@ -296,12 +313,16 @@ def _on_m2m_changed(
 ) -> None:
     change = _M2M_ACTIONS.get(action)
     if change is None or capture_is_ignored() or type(instance) not in _audited:
+        if change is not None:
+            _trace(f"relation {change} not recorded: ignored or model not audited", instance)
         return
     if change != "clear" and not pk_set:
         return
     relation = relation_name(instance, sender)
     if relation is None:
+        _trace(f"relation {change} not recorded: no relation field found", instance)
         return
+    _trace(f"recorded relation {change}", instance, relation=relation)
     # The pks as a set; the redaction policy turns it into a sorted list like any other set.
     value: Any = True if change == "clear" else set(pk_set or ())
     record_event(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import re
 import threading
 import uuid
@@ -35,6 +36,7 @@ from functools import cache
 from typing import Any
 
 import pycountry
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, models
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -51,6 +53,9 @@ from djangoql.schema import (
 )
 
 from auditlog.models import Event
+from project.loglevels import TRACE
+
+logger = logging.getLogger(__name__)
 
 # Characters that only a query (never a plain word search) contains.
 _QUERY_CHARACTERS = re.compile(r"[=~<>!()\[\]\"']")
@@ -541,8 +546,20 @@ def apply_search(
     if not search:
         return queryset
     if not looks_like_query(search):
-        return text_search(queryset, search, schema_class.text_search_fields)
-    return queryset.filter(compile_query(search, schema_class))
+        found = text_search(queryset, search, schema_class.text_search_fields)
+    else:
+        found = queryset.filter(compile_query(search, schema_class))
+    if logger.isEnabledFor(TRACE):
+        logger.log(TRACE, "search %r", search, extra={"sql": _sql(found)})
+    return found
+
+
+def _sql(queryset: QuerySet[Any]) -> str:
+    """The SQL of ``queryset`` (parameters inlined), as ``LOG_LEVEL=trace`` shows it."""
+    try:
+        return str(queryset.query)
+    except EmptyResultSet:
+        return "(nothing can match: no query is run)"
 
 
 def compile_query(search: str, schema_class: type[SearchSchema]) -> Q:

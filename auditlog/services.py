@@ -363,6 +363,9 @@ def _insert(event: Event) -> Event:
     and a seal requested for when the transaction commits."""
     event.save(force_insert=True)
     request_seal()
+    user = (event.user or {}).get("username")
+    fields = {"event_pk": str(event.pk), "action": event.action, "event_user": user}
+    logger.info("event recorded", extra=fields)
     return event
 
 
@@ -460,6 +463,11 @@ def record_events(
     with transaction.atomic():
         write_events(rows, batch_size=batch_size, progress=progress)
         request_seal()  # chained within seconds, like events recorded one by one
+    logger.info("%d events recorded", len(rows))
+    for row in rows if logger.isEnabledFor(logging.DEBUG) else ():
+        logger.debug(
+            "event recorded", extra={"event_pk": str(row.event_uuid), "action": row.action}
+        )
     return rows
 
 

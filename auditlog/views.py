@@ -178,6 +178,7 @@ def event_context(event: Event) -> dict[str, Any]:
         "event": event,
         "user": user_line(event.user),
         "geo": geo_line(event.context),
+        "request_id": _request_id(event.context),
         "diff": diff_rows(event.context),
         "model": event.context.get("model")
         if isinstance(event.context.get("model"), dict)
@@ -186,6 +187,13 @@ def event_context(event: Event) -> dict[str, Any]:
         "user_json": pretty(event.user),
         "raw_json": pretty(EventSerializer(event).data),
     }
+
+
+def _request_id(context: Any) -> str | None:
+    """The id of the request that wrote the event: its process log lines carry it too."""
+    http_request = context.get("http_request") if isinstance(context, dict) else None
+    value = http_request.get("request_id") if isinstance(http_request, dict) else None
+    return value if isinstance(value, str) and value else None
 
 
 @page_permission(VIEW_EVENT)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import re
 import smtplib
 import urllib.error
@@ -34,6 +35,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import models
 
 from auditlog.sanitize import mask_string, sanitize
+from project.loglevels import TRACE
 
 if TYPE_CHECKING:
     from auditlog.models import Event
@@ -48,6 +50,8 @@ class TransportMode(models.TextChoices):
     WEBHOOK_SLACK = "webhook_slack", "Slack Webhook (Slack/Discord)"
     EMAIL = "email", "Email"
 
+
+logger = logging.getLogger(__name__)
 
 MAX_TEMPLATE_LENGTH = 65_536
 MAX_RESPONSE_BYTES = 65_536
@@ -349,9 +353,12 @@ def _opener() -> urllib.request.OpenerDirector:
 
 def post_json(url: str, payload: Any) -> list[str]:
     """POST ``payload`` (sanitised) as JSON; return ``[status code, response text]``."""
-    data = json.dumps(sanitize(payload)).encode()
+    body = sanitize(payload)
+    data = json.dumps(body).encode()
     target = url
     for _ in range(MAX_REDIRECTS + 1):
+        # The origin only: a webhook URL's path is often its secret.
+        logger.log(TRACE, "webhook POST %s", _origin(target), extra={"body": body})
         request = urllib.request.Request(  # noqa: S310 - the scheme is validated (http/https)
             target,
             data=data,
@@ -360,7 +367,9 @@ def post_json(url: str, payload: Any) -> list[str]:
         )
         try:
             with _opener().open(request, timeout=settings.NOTIFICATION_WEBHOOK_TIMEOUT) as reply:
-                return [str(reply.status), _text(reply.read(MAX_RESPONSE_BYTES))]
+                answer = [str(reply.status), _text(reply.read(MAX_RESPONSE_BYTES))]
+                logger.log(TRACE, "webhook answered %s", answer[0], extra={"reply": answer[1]})
+                return answer
         except urllib.error.HTTPError as exc:
             target = _follow_or_raise(target, exc)
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
@@ -415,6 +424,7 @@ def send_email(transport: NotificationTransport, notification: Notification) -> 
     if not user.email:
         raise DeliverySkipped(f"{user.get_username()} has no email address; no email was sent.")
     message = build_email(transport, notification)
+    logger.log(TRACE, "email to %s: %s", user.email, message.subject)
     try:
         message.send()
     except smtplib.SMTPRecipientsRefused as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -14,7 +15,9 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
+from logs.setup import build_logging, parse_format, process_role
 from project.env import env_bool, env_duration, env_int, env_list, env_str
+from project.loglevels import parse_level, parse_logger_levels
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env", override=False)
@@ -60,6 +63,8 @@ INSTALLED_APPS = [
     "notifications",
     "exports",
     "sources",
+    "logs",
+    "django_structlog",
 ]
 
 MIDDLEWARE = [
@@ -76,6 +81,7 @@ MIDDLEWARE = [
     "directory.middleware.BrandMiddleware",
     "auditlog.middleware.AuditMiddleware",
     "project.replicas.ReplicaMiddleware",
+    "django_structlog.middlewares.RequestMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -432,12 +438,31 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Logging --------------------------------------------------------------------------------
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# One structured schema for web, worker and scheduler (logs/setup.py): readable lines on a
+# terminal, JSON lines elsewhere. LOG_LEVEL: trace (5, below debug), debug, info, warning or
+# error; LOG_LEVELS sets single loggers (auditlog.capture=trace,notifications=debug).
+LOG_LEVEL = env_str("LOG_LEVEL", "info").strip().lower() or "info"
+LOG_LEVEL_NUMBER = parse_level("LOG_LEVEL", LOG_LEVEL)
+LOG_LEVELS = parse_logger_levels("LOG_LEVELS", env_str("LOG_LEVELS", ""))
+LOG_FORMAT = parse_format(env_str("LOG_FORMAT", ""))
+LOG_PROCESS = process_role(sys.argv)
+# Log files, one per process role, JSON lines, rotated by size: `make run` turns them on; the
+# System > Logs page and `manage.py logs` read them.
+LOG_FILES = env_bool("LOG_FILES", False)
+LOG_DIR = Path(env_str("LOG_DIR", str(DATA_DIR / "logs"))).resolve()
+LOG_FILE_MAX_BYTES = env_int("LOG_FILE_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+LOG_FILE_BACKUPS = env_int("LOG_FILE_BACKUPS", 5, minimum=1)
+LOGGING = build_logging(
+    level=LOG_LEVEL_NUMBER,
+    logger_levels=LOG_LEVELS,
+    log_format=LOG_FORMAT,
+    role=LOG_PROCESS,
+    file_dir=LOG_DIR if LOG_FILES else None,
+    file_max_bytes=LOG_FILE_MAX_BYTES,
+    file_backups=LOG_FILE_BACKUPS,
+)
+# django-structlog: the request and task lines, the request id and the task id on every line
+# (logs/apps.py binds the request id the events store).
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False  # the events keep client_ip; logs need not
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -13,6 +13,7 @@ urlpatterns = [
     path("logout/", LogoutView.as_view(), name="logout"),
     path("exports/", include("exports.urls")),
     path("system/sources/", include("sources.urls")),
+    path("system/logs/", include("logs.urls")),
     path("", include("directory.urls")),
     path("", include("auditlog.urls")),
     path("", include("notifications.urls")),

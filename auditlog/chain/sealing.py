@@ -35,6 +35,7 @@ from auditlog.chain.links import (
 )
 from auditlog.chain.signing import maybe_checkpoint
 from auditlog.models import Event, EventChainLink, EventChainPending
+from project.loglevels import TRACE
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +73,11 @@ def _seal_batch(batch_size: int) -> tuple[int, int] | None:
     another sealer holds the lock."""
     with transaction.atomic():
         if not try_lock():
+            logger.log(TRACE, "seal: another sealer holds the lock; leaving it the queue")
             return None
         queued = _queued(batch_size)
         if not queued:
+            logger.log(TRACE, "seal: nothing queued")
             return 0, 0
         keys = keys_in(key for key, _, _ in queued)
         rows = {
@@ -83,6 +86,14 @@ def _seal_batch(batch_size: int) -> tuple[int, int] | None:
         }
         head = chain_head()
         sequence, prev = (head.sequence, head.chain_hash) if head else (0, GENESIS)
+        logger.log(
+            TRACE,
+            "seal: %d queued, %d found, chain head at %d",
+            len(queued),
+            len(rows),
+            sequence,
+            extra={"prev_hash": prev},
+        )
         links: list[EventChainLink] = []
         sealed: list[feed.SealedEvent] = []
         counted: list[Mapping[str, Any]] = []
@@ -104,6 +115,12 @@ def _seal_batch(batch_size: int) -> tuple[int, int] | None:
             )
             sealed.append(feed.SealedEvent(str(key), str(row["action"]), sequence, digest))
             counted.append(row)
+            logger.log(
+                TRACE,
+                "seal: linked event at %d",
+                sequence,
+                extra={"event_pk": str(key), "chain_hash": digest},
+            )
             prev = digest
         insert_links(links)
         rollups.add(counted)  # the chart's and the map's hourly counts, in this transaction
@@ -174,6 +191,7 @@ def request_seal() -> None:
     global _next_enqueue
     now = time.monotonic()
     if now < _next_enqueue:
+        logger.log(TRACE, "seal: one is queued already (debounced)")
         return
     _next_enqueue = now + SEAL_DEBOUNCE_SECONDS
     # robust: a broker that is down must not turn a committed write into an error.
