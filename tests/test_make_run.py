@@ -42,6 +42,7 @@ class Terminal:
 
     def __init__(self, command: list[str], env: dict[str, str], port: int) -> None:
         self.port = port  # where the web server listens
+        self.data_dir: Path | None = None
         self.master, slave = pty.openpty()
 
         def take_terminal() -> None:
@@ -112,6 +113,7 @@ def make_run(tmp_path: Path) -> Iterator[Terminal]:
     # are taken as they are, never rebuilt by a test.
     command = ["make", "-o", ".venv/.installed", "-o", "node_modules/.installed"]
     terminal = Terminal([*command, "run", f"PORT={port}"], env, port)
+    terminal.data_dir = tmp_path
     yield terminal
     terminal.close()
 
@@ -128,6 +130,10 @@ def test_ctrl_c_stops_make_run_cleanly_and_quietly(make_run: Terminal) -> None:
     else:
         pytest.fail(f"make run did not start:\n{make_run.text[-3000:]}")
     assert "No hostname was supplied" not in make_run.text  # the embedded broker's URL
+    # Each process keeps its JSON lines in a file of its own under the data directory.
+    assert make_run.data_dir is not None
+    for role in ("web", "worker", "scheduler"):
+        assert (make_run.data_dir / "logs" / f"{role}.log").read_text().startswith("{"), role
 
     make_run.press_ctrl_c()
     pressed = time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from django.db.models import Exists, OuterRef
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
@@ -49,6 +50,11 @@ class BearerTokenAuthentication(BaseAuthentication):
             raise AuthenticationFailed(MSG_INVALID)
         token = found[0]
         token.user.__dict__["_is_superuser"] = getattr(token, "user_is_superuser", None)
+        # The request's log lines from here on name who asked (the session's are bound by
+        # the request logging middleware already).
+        structlog.contextvars.bind_contextvars(
+            user_id=token.user.pk, username=token.user.get_username()
+        )
         return token.user, token
 
     # No WWW-Authenticate challenge: like authentik, refusals are 403, not 401.
