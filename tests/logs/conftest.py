@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 
 from project.loglevels import TRACE
+from tests.notifications.conftest import webhook_server  # noqa: F401 - a webhook receiver
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from auditlog.models import Event
 from directory.models import User
-from tests.notifications.conftest import WebhookServer, webhook_server  # noqa: F401
+from tests.notifications.conftest import WebhookServer
 
 Lines = Callable[[], list[dict[str, Any]]]
 SECRET = "hunter2-correct-horse-battery"
