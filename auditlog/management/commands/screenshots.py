@@ -77,6 +77,7 @@ class Command(BaseCommand):
             "ADMIN_PASSWORD": PASSWORD,
             "CELERY_TASK_ALWAYS_EAGER": "true",
             "DEBUG": "false",
+            "LOG_FILES": "true",  # the process logs page shows the site's own lines
         }
         self.stderr.write(f"Building a throw-away site with {events} demo events…")
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
@@ -225,4 +226,5 @@ EXTRA_PAGES: list[tuple[str, str]] = [
     ("/events/rules/new/", "18-notification-rule-form"),
     ("/events/transports/", "19-notification-transports"),
     ("/events/search-help/", "20-search-help"),
+    ("/system/logs/", "21-process-logs"),
 ]
