@@ -187,3 +187,25 @@ def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path: Path) -> None
     assert result.stderr.strip().splitlines() == [
         "CommandError: level: 'loud' is not a level (use trace, debug, info, warning or error)."
     ]
+
+
+def test_the_command_follows_new_lines(tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    log.write_text(_line("01.000000", "info", "worker", "before") + "\n")
+    follower = subprocess.Popen(
+        [sys.executable, "manage.py", "logs", "--follow", "--format", "json"],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path), "LOG_DIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        assert json.loads(follower.stdout.readline())["event"] == "before"
+        with log.open("a") as sink:
+            sink.write(_line("02.000000", "info", "worker", f"after {LEAKED}") + "\n")
+        after = json.loads(follower.stdout.readline())
+        assert after["event"].startswith("after ") and LEAKED not in after["event"]
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)

@@ -55,20 +55,21 @@ class Command(BaseCommand):
         lines = read_lines(query, limit=options["limit"])
         for line in lines:
             self.stdout.write(render(line))
+        self.stdout.flush()
         after = lines[-1]["timestamp"] if lines else None
-        while options["follow"]:
-            try:
+        try:
+            while options["follow"]:
                 time.sleep(POLL_SECONDS)
-            except KeyboardInterrupt:
-                return
-            new = read_lines(
-                LogQuery(**{**query.__dict__, "since": None, "after": after}),
-                limit=options["limit"],
-            )
-            for line in new:
-                self.stdout.write(render(line))
-            self.stdout.flush()
-            after = new[-1]["timestamp"] if new else after
+                new = read_lines(
+                    LogQuery(**{**query.__dict__, "since": None, "after": after}),
+                    limit=options["limit"],
+                )
+                for line in new:
+                    self.stdout.write(render(line))
+                self.stdout.flush()
+                after = new[-1]["timestamp"] if new else after
+        except KeyboardInterrupt:  # Ctrl-C is how --follow ends
+            return
 
 
 def _json(line: LineDict) -> str:
