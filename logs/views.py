@@ -8,6 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils.http import urlencode
 
 from auditlog.web import page_permission
 from logs.files import (
@@ -46,13 +48,25 @@ def query_from(params: Any) -> LogQuery:
     )
 
 
+def _link(key: str, value: Any) -> str | None:
+    """Where a field leads: an event's page, or the lines of the same request or task."""
+    if key == "event_pk":
+        try:
+            return reverse("auditlog:event-detail", args=[value])
+        except NoReverseMatch:
+            return None
+    if key in ("request_id", "task_id") and isinstance(value, str):
+        return f"{reverse('logs:log-list')}?{urlencode({'request_id': value})}"
+    return None
+
+
 def as_row(line: LineDict) -> dict[str, Any]:
     """A line as the page shows it: the schema's fields, then the rest as ``key=value``."""
-    extra = {key: value for key, value in line.items() if key not in FIXED}
     return {
         **{key: line.get(key, "") for key in FIXED},
         "severity": "error" if level_number(line) >= 40 else str(line.get("level", "")),
-        "fields": extra,
+        "fields": {key: value for key, value in line.items() if key not in FIXED},
+        "links": {key: link for key, value in line.items() if (link := _link(key, value))},
     }
 
 

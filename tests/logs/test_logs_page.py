@@ -71,6 +71,7 @@ def test_the_page_shows_every_process_merged_in_time_order(files: Path, admin_us
     order = ["oldest web line", "a debug line", "task line", "a warning", "leaked"]
     assert [body.index(text) for text in order] == sorted(body.index(text) for text in order)
     assert LEAKED not in body  # masked when shown, even if a file held it
+    assert 'href="/system/logs/?request_id=req-2"' in body  # a line leads to its request's
     assert 'href="/system/logs/"' in body  # in the navigation, under System
 
 
@@ -134,6 +135,22 @@ def test_the_page_is_refused_to_everyone_but_administrators(
     allowed = Client()
     allowed.force_login(grant(nobody, "logs.view_process_logs"))
     assert allowed.get("/system/logs/").status_code == 200
+
+
+def test_a_line_links_to_the_event_it_wrote(log_dir: Path, admin_user: User) -> None:
+    pk = "0b5a3c52-9d7e-4f57-a2c5-3f0e0e0d1c2b"
+    (log_dir / "web.log").write_text(
+        _line("01.0", "info", "web", "event recorded", event_pk=pk)
+        + "\n"
+        + _line("02.0", "info", "web", "event recorded", event_pk="not-a-uuid")
+        + "\n"
+    )
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get("/system/logs/")
+    assert page.status_code == 200
+    assert f'href="/events/{pk}/"' in page.content.decode()
+    assert "not-a-uuid" in page.content.decode()
 
 
 def test_the_event_detail_links_to_its_request_lines(admin_user: User) -> None:

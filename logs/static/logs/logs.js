@@ -40,7 +40,18 @@
       var field = document.createElement("span");
       field.className = "log-field";
       var value = line.fields[key];
-      field.textContent = key + "=" + (typeof value === "string" ? value : JSON.stringify(value));
+      var text = typeof value === "string" ? value : JSON.stringify(value);
+      field.appendChild(document.createTextNode(key + "="));
+      var code = document.createElement("code");
+      code.textContent = text;
+      if (line.links[key]) {
+        var link = document.createElement("a");
+        link.href = line.links[key];
+        link.appendChild(code);
+        field.appendChild(link);
+      } else {
+        field.appendChild(code);
+      }
       message.appendChild(document.createTextNode(" "));
       message.appendChild(field);
     });
