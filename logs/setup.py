@@ -21,6 +21,8 @@ from typing import Any
 import structlog
 from django.core.exceptions import ImproperlyConfigured
 
+from project.loglevels import TRACE
+
 ROLES = ("web", "worker", "scheduler")
 FORMATS = ("json", "text")
 
@@ -139,8 +141,10 @@ def build_logging(
             "encoding": "utf-8",
         }
     loggers: dict[str, Any] = {
-        # Django logs every query at DEBUG: only trace asks for that much.
-        "django.db.backends": {"level": max(level, logging.INFO)},
+        # Django logs every query at DEBUG (with DEBUG=true): only trace asks for that much.
+        "django.db.backends": {
+            "level": logging.DEBUG if level <= TRACE else max(level, logging.INFO)
+        },
     }
     for name, logger_level in logger_levels.items():
         loggers[name] = {"level": logger_level}
