@@ -5,8 +5,8 @@ standard library's (``logging.getLogger(__name__)``) through the same processors
 lines on a terminal or JSON lines (``LOG_FORMAT=json``, the default when stderr is not a
 terminal). ``trace`` is a real level (5) below DEBUG.
 
-Imported by the settings before the apps load: only the standard library and structlog here
-(the redaction step imports the policy when the apps are ready).
+Imported by the settings before the apps load, so nothing here imports a model; the redaction
+step (:mod:`logs.processors`) imports the policy once the apps are ready.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 from django.core.exceptions import ImproperlyConfigured
 
+from logs.processors import redact
 from project.loglevels import TRACE
 
 ROLES = ("web", "worker", "scheduler")
@@ -68,8 +69,6 @@ def _add_role(role: str) -> structlog.typing.Processor:
 
 def shared_processors(role: str) -> list[Any]:
     """What every line goes through, structlog's own and the standard library's alike."""
-    from logs.processors import redact
-
     return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

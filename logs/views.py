@@ -3,6 +3,7 @@ JSON endpoint the page polls in Follow mode. Lines come from :mod:`logs.files`, 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -37,7 +38,10 @@ def query_from(params: Any) -> LogQuery:
         raise LogQueryError("request_id: longer than 128 characters.")
     after = params.get("after", "").strip()
     if after:
-        parse_since(after)  # a timestamp of a line, or the request is refused
+        try:  # the timestamp of the last line shown, compared as the files write it
+            datetime.fromisoformat(after.replace("Z", "+00:00"))
+        except ValueError:
+            raise LogQueryError(f"after: {after!r} is not the timestamp of a line.") from None
     return LogQuery(
         level=parse_level_filter(params["level"]) if params.get("level") else None,
         process=parse_process(params["process"]) if params.get("process") else None,

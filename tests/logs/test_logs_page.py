@@ -101,7 +101,7 @@ def test_follow_returns_only_the_lines_after_the_cursor(files: Path, admin_user:
         ({"level": "loud"}, "level: 'loud' is not a level"),
         ({"process": "db"}, "process: 'db' is not a process"),
         ({"since": "yesterday"}, "since: 'yesterday' is neither a duration"),
-        ({"after": "soon"}, "is neither a duration"),
+        ({"after": "1h"}, "after: '1h' is not the timestamp of a line."),
     ],
 )
 def test_bad_filters_are_refused_with_a_message(
