@@ -118,12 +118,16 @@ def _files(role: str, directory: Path) -> list[Path]:
     return [p for p in [current, *backups] if p.is_file()]
 
 
-def _newest_first(path: Path) -> Iterator[LineDict]:
+def _newest_first(path: Path, needle: bytes | None = None) -> Iterator[LineDict]:
+    """The file's lines, newest first; with ``needle``, only the lines holding it (a request
+    id is looked for in the raw text first: most lines are then never parsed)."""
     try:
         raw = path.read_bytes()
     except OSError:
         return
     for text in reversed(raw.splitlines()):
+        if needle is not None and needle not in text:
+            continue
         try:
             line = json.loads(text)
         except ValueError:
@@ -135,8 +139,9 @@ def _newest_first(path: Path) -> Iterator[LineDict]:
 def _role_lines(role: str, query: LogQuery, limit: int, directory: Path) -> list[LineDict]:
     since = query.since.astimezone(UTC).isoformat().replace("+00:00", "Z") if query.since else None
     found: list[LineDict] = []
+    needle = query.request_id.encode() if query.request_id else None
     for path in _files(role, directory):
-        for line in _newest_first(path):
+        for line in _newest_first(path, needle):
             stamp = line["timestamp"]
             if (since and stamp < since) or (query.after and stamp <= query.after):
                 return found
