@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from io import StringIO
 from pathlib import Path
@@ -15,7 +16,7 @@ from django.test import Client
 from auditlog.models import Event
 from directory.models import User
 from directory.services import create_api_token
-from tests.servers import running_gunicorn
+from project.local_server import gunicorn
 from tests.workers import database_url
 
 SECRET = "s3cret-Passw0rd-in-a-body"
@@ -29,8 +30,19 @@ def test_an_api_write_is_found_in_the_web_log_file_by_its_request_id(
     target = User.objects.create_user("target", "target@example.com", "target-password-1")
     token = create_api_token(user=admin).key
     log_dir = tmp_path / "logs"
-    env = {"LOG_FILES": "true", "LOG_DIR": str(log_dir), "LOG_FORMAT": "json", "LOG_LEVEL": "info"}
-    with running_gunicorn(database_url(), tmp_path, workers=1, extra_env=env) as url:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DATA_DIR": str(tmp_path),
+        "LOG_FILES": "true",
+        "LOG_DIR": str(log_dir),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "info",
+    }
+    console = tmp_path / "gunicorn.log"
+    # As the Procfile runs it: gunicorn's own lines in the same schema.
+    logger_class = ["--logger-class=logs.gunicorn.Logger"]
+    with gunicorn(env=env, log=console, workers=1, extra_args=logger_class) as url:
         request = urllib.request.Request(
             f"{url}/api/v3/core/users/{target.pk}/",
             data=json.dumps({"name": "Renamed", "password": SECRET}).encode(),
@@ -45,6 +57,10 @@ def test_an_api_write_is_found_in_the_web_log_file_by_its_request_id(
     )
     request_id = event.context["http_request"]["request_id"]
     assert request_id == header_id
+
+    output = [json.loads(line) for line in console.read_text().splitlines() if line.strip()]
+    assert any(line["event"].startswith("Booting worker") for line in output)
+    assert {line["process"] for line in output} == {"web"}
 
     text = (log_dir / "web.log").read_text()
     assert SECRET not in text and token not in text
