@@ -6,9 +6,17 @@ class AuditlogConfig(AppConfig):
     verbose_name = "Events"
 
     def ready(self) -> None:
-        from auditlog import capture, receivers, signals
+        from django.db.models.signals import post_migrate, pre_migrate
+
+        from auditlog import capture, dbcapture, receivers, signals, triggers
         from auditlog.api import schema  # noqa: F401  (registers the OpenAPI extensions)
 
         capture.connect()
+        # PostgreSQL: triggers record the changes (installed by migrate); the helpers they
+        # call are (re)created after every migrate, from the redaction policy of the day.
+        triggers.register({m for m in capture.audited_models() if m._meta.db_table})
+        pre_migrate.connect(dbcapture._on_pre_migrate, sender=self, dispatch_uid="auditlog.db")
+        post_migrate.connect(dbcapture._on_post_migrate, sender=self, dispatch_uid="auditlog.db")
+        dbcapture.connect()
         signals.replace_last_login_receiver()
         receivers.connect()

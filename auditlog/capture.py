@@ -29,7 +29,9 @@ from django.apps import apps
 from django.conf import settings
 from django.db import models, router, transaction
 from django.db.models.expressions import Combinable
-from django.db.models.signals import m2m_changed, post_init, post_save, pre_delete
+from django.db.models.signals import m2m_changed, post_delete, post_init, post_save, pre_delete
+
+from auditlog import dbcapture
 
 # The context variables live in auditlog.context; they are re-exported here, where callers
 # have always found them.
@@ -114,6 +116,10 @@ def is_audited(model: type[models.Model]) -> bool:
     return model in _audited
 
 
+def audited_models() -> set[type[models.Model]]:
+    return set(_audited)
+
+
 def connect() -> None:
     """Connect the receivers for every audited model (called from ``AppConfig.ready``)."""
     through_models: set[type[models.Model]] = set()
@@ -126,6 +132,7 @@ def connect() -> None:
         post_init.connect(_on_post_init, sender=model, dispatch_uid=uid)
         post_save.connect(_on_post_save, sender=model, dispatch_uid=uid)
         pre_delete.connect(_on_pre_delete, sender=model, dispatch_uid=uid)
+        post_delete.connect(_on_post_delete, sender=model, dispatch_uid=uid)
         for field in model._meta.local_many_to_many:
             through = field.remote_field.through
             if through is not None:
@@ -147,6 +154,8 @@ def _transactional_save_base(self: models.Model, *args: Any, **kwargs: Any) -> A
         return _original_save_base(self, *args, **kwargs)
     using = kwargs.get("using") or (args[3] if len(args) > 3 else None)
     using = using or router.db_for_write(type(self), instance=self)
+    if dbcapture.capturing(using) and not _is_user_model(type(self)):
+        return _original_save_base(self, *args, **kwargs)  # the trigger writes in the statement
     # Without an enclosing transaction Django commits the row before post_save runs; wrapping
     # the save keeps the change and its event in one transaction (no savepoint when nested).
     with transaction.atomic(using=using, savepoint=False):
@@ -232,7 +241,7 @@ def _on_post_save(
     created: bool,
     update_fields: Any = None,
     raw: bool = False,
-    **_: Any,
+    **kwargs: Any,
 ) -> None:
     current = snapshot(instance)
     previous = instance.__dict__.get(SNAPSHOT_ATTR)
@@ -245,12 +254,17 @@ def _on_post_save(
         reason = "raw save (fixture load)" if raw else "capture is ignored (audit_ignore)"
         _trace(f"not recorded: {reason}", instance)
         return
+    if dbcapture.capturing(kwargs.get("using") or "default"):
+        # The trigger recorded the change; the password change stays this path's.
+        if _is_user_model(sender) and not created:
+            _record_user_lifecycle(instance, previous, current)
+        return
     context: dict[str, Any] = {"model": model_to_dict(instance)}
     if created or previous is not None:
         diff = build_diff(previous or {}, current, update_fields, created=created)
         if diff:
             context["diff"] = diff
-    is_user = sender._meta.concrete_model._meta.label == settings.AUTH_USER_MODEL  # type: ignore[union-attr]
+    is_user = _is_user_model(sender)
     if is_user and created:
         # What newer authentik records as user_created: the release the API targets writes
         # model_created (auditlog/compat.py), so the new user's details go into its context.
@@ -260,6 +274,10 @@ def _on_post_save(
     record_event(action=action, app=CAPTURE_APP, context=context)
     if is_user and not created:
         _record_user_lifecycle(instance, previous, current)
+
+
+def _is_user_model(model: type[models.Model]) -> bool:
+    return model._meta.concrete_model._meta.label == settings.AUTH_USER_MODEL  # type: ignore[union-attr]
 
 
 def _new_user_details(user: Any) -> dict[str, Any]:
@@ -289,7 +307,10 @@ def _record_user_lifecycle(
         )
 
 
-def _on_pre_delete(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
+def _on_pre_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    if dbcapture.capturing(kwargs.get("using") or "default"):
+        dbcapture.deleting(+1)  # the trigger records it; its m2m rows go with it
+        return
     if capture_is_ignored():
         _trace("deletion not recorded: capture is ignored (audit_ignore)", instance)
         return
@@ -301,6 +322,11 @@ def _on_pre_delete(sender: type[models.Model], instance: models.Model, **_: Any)
     )
 
 
+def _on_post_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    if dbcapture.capturing(kwargs.get("using") or "default"):
+        dbcapture.deleting(-1)
+
+
 _M2M_ACTIONS = {"pre_add": "add", "pre_remove": "remove", "post_clear": "clear"}
 
 
@@ -309,8 +335,18 @@ def _on_m2m_changed(
     instance: models.Model,
     action: str,
     pk_set: set[Any] | None = None,
+    reverse: bool = False,
+    using: str = "default",
     **_: Any,
 ) -> None:
+    if dbcapture.capturing(using):
+        # The through table's trigger records it; it is told from which side.
+        if action.startswith("pre_"):
+            table = sender._meta.db_table
+            dbcapture.set_m2m_hint(table, reverse=reverse, clear=action == "pre_clear")
+        else:
+            dbcapture.set_m2m_hint(None)
+        return
     change = _M2M_ACTIONS.get(action)
     if change is None or capture_is_ignored() or type(instance) not in _audited:
         if change is not None:

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "djangoql",
+    "pgtrigger",
     "directory",
     "auditlog",
     "notifications",
@@ -252,6 +253,13 @@ GEOIP_CITY_DB = env_str("GEOIP_CITY_DB", _default_city_db)
 GEOIP_ASN_DB = env_str("GEOIP_ASN_DB", "")
 # Extra models ("app_label.ModelName") that model-change capture leaves alone.
 AUDIT_IGNORE_MODELS = env_list("AUDIT_IGNORE_MODELS", [])
+# PostgreSQL: database triggers record every change of an audited model (auditlog/triggers.py);
+# false falls back to the signal capture that SQLite always uses.
+AUDIT_DB_CAPTURE = env_bool("AUDIT_DB_CAPTURE", True)
+# django-pgtrigger: the capture triggers are generated from the models and the redaction
+# policy at start-up and (re)installed by every migrate, not kept in migration files.
+PGTRIGGER_MIGRATIONS = False
+PGTRIGGER_INSTALL_ON_MIGRATE = True
 DEMO_EVENTS = env_int("DEMO_EVENTS", 20000, minimum=0)
 # Tamper evidence (auditlog/chain/): checkpoints of the event chain are signed with this key.
 # Empty: a key derived from SECRET_KEY. A separate key kept off the database server is

@@ -157,3 +157,16 @@ def api_as(make_token: Callable[..., str]) -> Callable[[User | None], APIClient]
         return client
 
     return client_for
+
+
+@pytest.fixture(params=["triggers", "signals"])
+def capture_path(request: pytest.FixtureRequest, settings: Any) -> str:
+    """Run a capture test on each capture path the database has: PostgreSQL's triggers and
+    the signals (PostgreSQL with AUDIT_DB_CAPTURE off, and SQLite, where they are the only
+    path)."""
+    from django.db import connection
+
+    if request.param == "triggers" and connection.vendor != "postgresql":
+        pytest.skip("database-side capture is PostgreSQL's")
+    settings.AUDIT_DB_CAPTURE = request.param == "triggers"
+    return str(request.param)

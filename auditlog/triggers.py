@@ -1,0 +1,370 @@
+"""Database-side capture on PostgreSQL: the triggers that record every change of an audited
+model, whoever makes it (``save()``, ``QuerySet.update()``, bulk operations, raw SQL, ``psql``).
+
+For every audited model three statement-level ``AFTER`` triggers (insert, update, delete) are
+declared with django-pgtrigger; every many-to-many table of an audited model gets two (insert,
+delete). Each trigger writes, in the same statement's transaction, the event today's signal
+capture (:mod:`auditlog.capture`) would write, field for field:
+
+* ``context.model`` (app, model_name, pk as JSON, name), ``diff`` of the changed fields only
+  (``{field: {previous_value, new_value}}``), ``model_state`` on delete, and ``{relation:
+  {add|remove: [pks]}}`` / ``{relation: {clear: true}}`` for many-to-many changes;
+* the columns the redaction policy calls secret (:func:`auditlog.sanitize.is_secret_key` on the
+  field name) are masked in the generated SQL: the policy decides them when the triggers are
+  generated, so a change of the policy changes the triggers' SQL and hash; ``manage.py migrate``
+  reinstalls them and the ``auditlog.W020`` check reports triggers that are missing or outdated;
+* who acted, the address, brand, ``http_request``, geo and request id come from the request
+  context the application hands over with the statement (:mod:`auditlog.dbcapture`); without
+  it (a ``psql`` session, another program) the event names the database user and says
+  ``context.source = "database"``.
+
+The trigger function is the second door into the events table (after
+:mod:`auditlog.services`): it exists so that no change escapes the record, and it writes only
+capture events. ``tests/auditlog/test_no_other_way_in.py`` allows its SQL and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pgtrigger
+from django.conf import settings
+from django.core import checks
+from django.db import connections, models
+from pgtrigger.core import INSTALLED
+
+from auditlog.sanitize import MASK, is_secret_key
+
+CAPTURE_APP = "auditlog.capture"
+SETTING = "auditlog.context"  # the transaction-local setting that carries the request context
+TRIGGER_PREFIX = "auditlog_"
+# How Django's default __str__ and the audited models' own name themselves, as SQL over the
+# row alias ``{r}``; a model with a ``name`` field uses it first, as model_to_dict does.
+STR_SQL: dict[str, str] = {
+    "directory.user": "{r}.username",
+    "directory.token": "{r}.identifier",
+    "directory.group": "{r}.name",
+    "directory.brand": "{r}.name",
+    "sources.authentiksource": "{r}.name",
+    "auditlog.systemsettings": "'System settings'",
+    "notifications.notificationtransport": "'Notification Transport ' || {r}.name",
+    "notifications.notificationrule": "'Notification Rule ' || {r}.name",
+}
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# --- Values as the signal path's JSON --------------------------------------------------------
+
+
+def _value_sql(field: models.Field[Any, Any], ref: str) -> str:
+    """The JSON the signal path stores for ``field``'s raw value ``ref`` (after sanitising):
+    UUIDs as hex, datetimes ISO 8601 with ``Z``, text through the credential masks, JSON
+    through the key masks."""
+    target = field.target_field if field.is_relation else field  # type: ignore[attr-defined]
+    kind = target.get_internal_type()
+    if kind == "UUIDField":
+        return f"to_jsonb(replace({ref}::text, '-', ''))"
+    if kind == "DateTimeField":
+        return f"to_jsonb(auditlog_iso({ref}))"
+    if kind in ("DateField", "TimeField"):
+        return f"to_jsonb({ref}::text)"
+    if kind in ("CharField", "TextField", "SlugField", "EmailField", "URLField"):
+        return f"to_jsonb(auditlog_mask_text({ref}))"
+    if kind == "JSONField":
+        return f"auditlog_mask_json({ref}::jsonb)"
+    if kind == "DecimalField":
+        return f"to_jsonb({ref}::text)"
+    return f"to_jsonb({ref})"
+
+
+def _field_sql(field: models.Field[Any, Any], alias: str) -> str:
+    ref = f"{alias}.{_ident(field.column)}"
+    value = _value_sql(field, ref)
+    if is_secret_key(field.name):  # the policy, applied when the trigger is generated
+        return f"CASE WHEN {ref} IS NULL THEN 'null'::jsonb ELSE to_jsonb({_quote(MASK)}::text) END"
+    return f"COALESCE({value}, 'null'::jsonb)"
+
+
+def model_ref_sql(model: type[models.Model], alias: str) -> str:
+    """``{app, model_name, pk, name}`` of the row ``alias``, as :func:`model_to_dict` gives."""
+    meta = model._meta
+    label = meta.label_lower
+    own = STR_SQL.get(label)
+    if own is None:
+        pk_text = f"{alias}.{_ident(meta.pk.column)}::text"  # type: ignore[union-attr]
+        own = f"{_quote(meta.object_name + ' object (')} || {pk_text} || ')'"
+    else:
+        own = own.format(r=alias)
+    names = {field.name for field in meta.concrete_fields}
+    if "name" in names:
+        own = f"COALESCE(NULLIF({alias}.name::text, ''), {own})"
+    return (
+        f"jsonb_build_object('app', {_quote(meta.app_label)}, 'model_name', "
+        f"{_quote(meta.model_name or '')}, 'pk', {_field_sql(meta.pk, alias)}, "  # type: ignore[arg-type]
+        f"'name', auditlog_mask_text({own}))"
+    )
+
+
+# --- The statements each trigger runs --------------------------------------------------------
+
+_INSERT_HEAD = (
+    'INSERT INTO auditlog_event (event_uuid, "user", action, app, context, client_ip, created, '
+    "brand, expires, expiring) "
+)
+
+
+def _insert_events(action: str, context_sql: str, from_sql: str) -> str:
+    """The one statement that writes capture events: a row per captured change."""
+    return (
+        _INSERT_HEAD
+        + f"SELECT gen_random_uuid(), ctx->'user', {_quote(action)}, {_quote(CAPTURE_APP)}, "
+        f"(ctx->'context') || {context_sql}, (ctx->>'client_ip')::inet, clock_timestamp(), "
+        "ctx->'brand', clock_timestamp() + make_interval(secs => (ctx->>'expires_in')::float8), "
+        f"true {from_sql};"
+    )
+
+
+_GUARD = "ctx := auditlog_capture_context(); IF (ctx->>'ignore')::boolean THEN RETURN NULL; END IF;"
+
+
+def _diff_sql(model: type[models.Model], old: str | None, new: str) -> str:
+    parts = []
+    for field in model._meta.concrete_fields:
+        if old is None:  # created: every field that has a value
+            changed = f"n.{_ident(field.column)} IS NOT NULL"
+            previous = "'null'::jsonb"
+        else:
+            changed = f"o.{_ident(field.column)} IS DISTINCT FROM n.{_ident(field.column)}"
+            previous = _field_sql(field, old)
+        parts.append(
+            f"({_quote(field.name)}, CASE WHEN {changed} THEN jsonb_build_object("
+            f"'previous_value', {previous}, 'new_value', {_field_sql(field, new)}) END)"
+        )
+    # {"diff": {...}} when a field changed, else '{}' (the signal path leaves "diff" out).
+    return (  # generated from the models' metadata, never from input
+        "COALESCE((SELECT jsonb_build_object('diff', jsonb_object_agg(k, v)) FROM (VALUES "  # noqa: S608
+        + ", ".join(parts)
+        + ") AS d(k, v) WHERE v IS NOT NULL HAVING count(*) > 0), '{}'::jsonb)"
+    )
+
+
+def _state_sql(model: type[models.Model], alias: str) -> str:
+    items = [
+        f"jsonb_build_object({_quote(field.name)}, {_field_sql(field, alias)})"
+        for field in model._meta.concrete_fields
+    ]
+    return "(" + " || ".join(items) + ")" if items else "'{}'::jsonb"
+
+
+def _is_user(model: type[models.Model]) -> bool:
+    return model._meta.concrete_model._meta.label == settings.AUTH_USER_MODEL  # type: ignore[union-attr]
+
+
+def _created_func(model: type[models.Model]) -> str:
+    ref = model_ref_sql(model, "n")
+    diff = _diff_sql(model, None, "n")
+    extra = ""
+    if _is_user(model):  # what the signal path adds to a new user's model_created
+        extra = (
+            " || jsonb_build_object('subject_uuid', replace(n.uuid::text, '-', ''), "
+            "'username', auditlog_mask_text(n.username), 'user_type', n.type, "
+            "'origin', COALESCE(ctx->>'origin', 'unknown'))"
+        )
+    context = f"jsonb_build_object('model', {ref}) || {diff}{extra}"
+    return _GUARD + _insert_events("model_created", context, "FROM new_rows n") + " RETURN NULL;"
+
+
+def _updated_func(model: type[models.Model]) -> str:
+    pk = _ident(model._meta.pk.column)  # type: ignore[union-attr]
+    ref = model_ref_sql(model, "n")
+    diff = _diff_sql(model, "o", "n")
+    context = f"jsonb_build_object('model', {ref}) || {diff}"
+    source = f"FROM old_rows o JOIN new_rows n ON o.{pk} = n.{pk}"
+    return _GUARD + _insert_events("model_updated", context, source) + " RETURN NULL;"
+
+
+def _deleted_func(model: type[models.Model]) -> str:
+    context = (
+        f"jsonb_build_object('model', {model_ref_sql(model, 'o')}, "
+        f"'model_state', {_state_sql(model, 'o')})"
+    )
+    return _GUARD + _insert_events("model_deleted", context, "FROM old_rows o") + " RETURN NULL;"
+
+
+# --- Many-to-many tables ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Side:
+    """One end of a many-to-many table: whose event it is and what it lists."""
+
+    model: type[models.Model]  # the instance the event is about
+    relation: str  # the relation's name as seen from it
+    own_column: str  # the through table's column pointing at it
+    other_field: models.Field[Any, Any]  # the through table's field pointing at the other end
+
+
+def m2m_sides(field: models.ManyToManyField[Any, Any]) -> tuple[type[models.Model], list[Side]]:
+    through = field.remote_field.through
+    source = field.m2m_field_name()
+    target = field.m2m_reverse_field_name()
+    source_field = through._meta.get_field(source)
+    target_field = through._meta.get_field(target)
+    sides = [Side(field.model, field.name, source_field.column, target_field)]  # type: ignore[arg-type]
+    from auditlog.capture import should_audit
+
+    other = field.remote_field.model
+    if should_audit(other) and other is not field.model:
+        accessor = field.remote_field.get_accessor_name()  # type: ignore[union-attr]
+        sides.append(Side(other, accessor or "", target_field.column, source_field))  # type: ignore[arg-type]
+    return through, sides
+
+
+def _m2m_side_sql(side: Side, rows: str, change: str) -> str:
+    owner = side.model._meta
+    pk = _ident(owner.pk.column)  # type: ignore[union-attr]
+    other_ref = f"r.{_ident(side.other_field.column)}"
+    value = _value_sql(side.other_field, other_ref)
+    own = _ident(side.own_column)
+    if change == "remove":
+        entry = "CASE WHEN (ctx->'m2m'->>'clear')::boolean THEN 'clear' ELSE 'remove' END"
+        listed = "CASE WHEN (ctx->'m2m'->>'clear')::boolean THEN 'true'::jsonb ELSE g.pks END"
+    else:
+        entry, listed = "'add'", "g.pks"
+    context = (
+        f"jsonb_build_object('model', {model_ref_sql(side.model, 'm')}, 'diff', "
+        f"jsonb_build_object({_quote(side.relation)}, jsonb_build_object({entry}, {listed})))"
+    )
+    source = (  # generated from the models' metadata, never from input
+        f"FROM (SELECT r.{own} AS owner, jsonb_agg({value} ORDER BY {other_ref}) AS pks "  # noqa: S608
+        f"FROM {rows} r GROUP BY r.{own}) g JOIN {_ident(owner.db_table)} m ON m.{pk} = g.owner"
+    )
+    return _insert_events("model_updated", context, source)
+
+
+def _m2m_func(sides: list[Side], table: str, change: str) -> str:
+    rows = "new_rows" if change == "add" else "old_rows"
+    # Whose event: the side the application changed from (it says so with the statement),
+    # else the side that declares the relation.
+    body = _GUARD
+    if change == "remove":
+        # Rows removed because one end is being deleted are not a membership change.
+        body += "IF (ctx->>'deleting')::boolean THEN RETURN NULL; END IF;"
+    forward = _m2m_side_sql(sides[0], rows, change)
+    if len(sides) > 1:
+        reverse = _m2m_side_sql(sides[1], rows, change)
+        body += (
+            f"IF ctx->'m2m'->>'table' = {_quote(table)} AND (ctx->'m2m'->>'reverse')::boolean "
+            f"THEN {reverse} ELSE {forward} END IF;"
+        )
+    else:
+        body += forward
+    return body + " RETURN NULL;"
+
+
+# --- Declaring the triggers ---------------------------------------------------------------------
+
+
+def _trigger(name: str, operation: Any, func: str, referencing: Any) -> pgtrigger.Trigger:
+    return pgtrigger.Trigger(
+        name=TRIGGER_PREFIX + name,
+        when=pgtrigger.After,
+        operation=operation,
+        level=pgtrigger.Statement,
+        referencing=referencing,
+        declare=[("ctx", "jsonb")],
+        func=func,
+    )
+
+
+def model_triggers(model: type[models.Model]) -> list[pgtrigger.Trigger]:
+    return [
+        _trigger(
+            "insert", pgtrigger.Insert, _created_func(model), pgtrigger.Referencing(new="new_rows")
+        ),
+        _trigger(
+            "update",
+            pgtrigger.Update,
+            _updated_func(model),
+            pgtrigger.Referencing(old="old_rows", new="new_rows"),
+        ),
+        _trigger(
+            "delete", pgtrigger.Delete, _deleted_func(model), pgtrigger.Referencing(old="old_rows")
+        ),
+    ]
+
+
+def m2m_triggers(field: models.ManyToManyField[Any, Any]) -> tuple[Any, list[pgtrigger.Trigger]]:
+    through, sides = m2m_sides(field)
+    table = through._meta.db_table
+    return through, [
+        _trigger(
+            "m2m_add",
+            pgtrigger.Insert,
+            _m2m_func(sides, table, "add"),
+            pgtrigger.Referencing(new="new_rows"),
+        ),
+        _trigger(
+            "m2m_remove",
+            pgtrigger.Delete,
+            _m2m_func(sides, table, "remove"),
+            pgtrigger.Referencing(old="old_rows"),
+        ),
+    ]
+
+
+_registered: list[tuple[type[models.Model], pgtrigger.Trigger]] = []
+
+
+def register(audited: set[type[models.Model]]) -> None:
+    """Declare the capture triggers of every audited model and many-to-many table with
+    django-pgtrigger (installed by ``migrate``; ``manage.py pgtrigger ls`` lists them)."""
+    if _registered:
+        return
+    for model in sorted(audited, key=lambda item: item._meta.label):
+        for trigger in model_triggers(model):
+            trigger.register(model)
+            _registered.append((model, trigger))
+        for field in model._meta.local_many_to_many:
+            if field.remote_field.through._meta.auto_created:
+                through, triggers = m2m_triggers(field)  # type: ignore[arg-type]
+                for trigger in triggers:
+                    trigger.register(through)
+                    _registered.append((through, trigger))
+
+
+def registered() -> list[tuple[type[models.Model], pgtrigger.Trigger]]:
+    return list(_registered)
+
+
+def audited_tables() -> set[str]:
+    return {model._meta.db_table for model, _ in _registered}
+
+
+@checks.register(checks.Tags.database)
+def check_triggers(app_configs: Any = None, databases: Any = None, **_: Any) -> list[Any]:
+    """``auditlog.W020``: a capture trigger is missing or differs from what the redaction
+    policy and the models generate now (run ``manage.py migrate`` to reinstall them)."""
+    problems: list[Any] = []
+    for alias in databases or []:
+        if connections[alias].vendor != "postgresql":
+            continue
+        for model, trigger in _registered:
+            status, _enabled = trigger.get_installation_status(model, database=alias)
+            if status != INSTALLED:
+                problems.append(
+                    checks.Warning(
+                        f"Capture trigger {trigger.get_uri(model)} is {status} on {alias!r}.",
+                        hint="Run manage.py migrate (or manage.py pgtrigger install).",
+                        id="auditlog.W020",
+                    )
+                )
+    return problems
