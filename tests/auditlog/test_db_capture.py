@@ -155,9 +155,9 @@ def test_an_update_from_psql_is_recorded_with_the_database_user() -> None:
     group = Group.objects.create(name="Ops")
     pk = group.pk
     where = f"WHERE group_uuid = '{pk}'"  # a UUID of ours
-    _psql(f"BEGIN; UPDATE directory_group SET name = 'Lost' {where}; ROLLBACK;")
+    _psql(f"BEGIN; UPDATE directory_group SET name = 'Lost' {where}; ROLLBACK;")  # noqa: S608
     assert events_for(group) == []  # a rolled-back session change leaves nothing
-    _psql(f"UPDATE directory_group SET is_superuser = true {where}")
+    _psql(f"UPDATE directory_group SET is_superuser = true {where}")  # noqa: S608
     [event] = events_for(group)
     user = connection.settings_dict.get("USER") or "postgres"
     assert event.user == {"username": user, "pk": None, "email": ""}
