@@ -27,7 +27,18 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/auditlog_bench"
-MEASURES = ("load", "ingest", "save", "list", "deep", "parse", "export", "aggregates", "retention")
+MEASURES = (
+    "load",
+    "ingest",
+    "save",
+    "update",
+    "list",
+    "deep",
+    "parse",
+    "export",
+    "aggregates",
+    "retention",
+)
 
 
 @dataclass
