@@ -8,10 +8,11 @@ class AuditlogConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate, pre_migrate
 
-        from auditlog import capture, dbcapture, receivers, signals, triggers
+        from auditlog import bulkcapture, capture, dbcapture, receivers, signals, triggers
         from auditlog.api import schema  # noqa: F401  (registers the OpenAPI extensions)
 
         capture.connect()
+        bulkcapture.install()  # update(), bulk_create(), bulk_update() on the signal path
         # PostgreSQL: triggers record the changes (installed by migrate); the helpers they
         # call are (re)created after every migrate, from the redaction policy of the day.
         triggers.register({m for m in capture.audited_models() if m._meta.db_table})

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import models, transaction
 
 from auditlog import dbcapture
+from auditlog.capture import SNAPSHOT_ATTR, build_diff, is_audited, snapshot
 from auditlog.context import audit_ignore, capture_is_ignored
 from auditlog.models import EventAction
 from auditlog.sanitize import model_to_dict
@@ -29,8 +30,6 @@ _original_bulk_update = models.QuerySet.bulk_update
 
 
 def _captured(queryset: models.QuerySet[Any]) -> bool:
-    from auditlog.capture import is_audited
-
     return (
         is_audited(queryset.model)
         and not capture_is_ignored()
@@ -48,8 +47,6 @@ def _record(instance: models.Model, action: str, diff: dict[str, Any]) -> None:
 def _update(self: models.QuerySet[Any], **kwargs: Any) -> int:
     if not _captured(self):
         return _original_update(self, **kwargs)
-    from auditlog.capture import SNAPSHOT_ATTR, build_diff, snapshot
-
     with transaction.atomic(using=self.db, savepoint=False):
         before = {row.pk: row for row in self._chain()}  # type: ignore[attr-defined]
         count = _original_update(self, **kwargs)
@@ -63,8 +60,6 @@ def _update(self: models.QuerySet[Any], **kwargs: Any) -> int:
 def _bulk_create(self: models.QuerySet[Any], objs: Iterable[Any], *args: Any, **kwargs: Any) -> Any:
     if not _captured(self):
         return _original_bulk_create(self, objs, *args, **kwargs)
-    from auditlog.capture import SNAPSHOT_ATTR, build_diff, snapshot
-
     with transaction.atomic(using=self.db, savepoint=False):
         created = _original_bulk_create(self, objs, *args, **kwargs)
         for obj in created:
@@ -81,8 +76,6 @@ def _bulk_update(
 ) -> Any:
     if not _captured(self):
         return _original_bulk_update(self, objs, fields, *args, **kwargs)
-    from auditlog.capture import SNAPSHOT_ATTR, build_diff, snapshot
-
     objs = list(objs)
     with transaction.atomic(using=self.db, savepoint=False):
         stored = self.model._base_manager.using(self.db).in_bulk([obj.pk for obj in objs])

@@ -142,9 +142,6 @@ def connect() -> None:
             _on_m2m_changed, sender=through, dispatch_uid=f"auditlog.capture.{_label(through)}"
         )
     install_transactional_saves()
-    from auditlog import bulkcapture
-
-    bulkcapture.install()  # update(), bulk_create(), bulk_update() on the signal path
 
 
 # --- The transactional save -----------------------------------------------------------------

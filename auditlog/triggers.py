@@ -100,7 +100,7 @@ def model_ref_sql(model: type[models.Model], alias: str) -> str:
     own = STR_SQL.get(label)
     if own is None:
         pk_text = f"{alias}.{_ident(meta.pk.column)}::text"  # type: ignore[union-attr]
-        own = f"{_quote(meta.object_name + ' object (')} || {pk_text} || ')'"
+        own = f"{_quote(f'{meta.object_name} object (')} || {pk_text} || ')'"
     else:
         own = own.format(r=alias)
     names = {field.name for field in meta.concrete_fields}
@@ -212,19 +212,17 @@ class Side:
     other_field: models.Field[Any, Any]  # the through table's field pointing at the other end
 
 
-def m2m_sides(field: models.ManyToManyField[Any, Any]) -> tuple[type[models.Model], list[Side]]:
-    through = field.remote_field.through
+def m2m_sides(field: Any, audited: set[type[models.Model]]) -> tuple[Any, list[Side]]:
+    through: Any = field.remote_field.through
     source = field.m2m_field_name()
     target = field.m2m_reverse_field_name()
     source_field = through._meta.get_field(source)
     target_field = through._meta.get_field(target)
-    sides = [Side(field.model, field.name, source_field.column, target_field)]  # type: ignore[arg-type]
-    from auditlog.capture import should_audit
-
+    sides = [Side(field.model, field.name, source_field.column, target_field)]
     other = field.remote_field.model
-    if should_audit(other) and other is not field.model:
-        accessor = field.remote_field.get_accessor_name()  # type: ignore[union-attr]
-        sides.append(Side(other, accessor or "", target_field.column, source_field))  # type: ignore[arg-type]
+    if other in audited and other is not field.model:
+        accessor = field.remote_field.get_accessor_name()
+        sides.append(Side(other, accessor or "", target_field.column, source_field))
     return through, sides
 
 
@@ -302,8 +300,10 @@ def model_triggers(model: type[models.Model]) -> list[pgtrigger.Trigger]:
     ]
 
 
-def m2m_triggers(field: models.ManyToManyField[Any, Any]) -> tuple[Any, list[pgtrigger.Trigger]]:
-    through, sides = m2m_sides(field)
+def m2m_triggers(
+    field: Any, audited: set[type[models.Model]]
+) -> tuple[Any, list[pgtrigger.Trigger]]:
+    through, sides = m2m_sides(field, audited)
     table = through._meta.db_table
     return through, [
         _trigger(
@@ -321,7 +321,7 @@ def m2m_triggers(field: models.ManyToManyField[Any, Any]) -> tuple[Any, list[pgt
     ]
 
 
-_registered: list[tuple[type[models.Model], pgtrigger.Trigger]] = []
+_registered: list[tuple[Any, pgtrigger.Trigger]] = []  # (model class, trigger)
 
 
 def register(audited: set[type[models.Model]]) -> None:
@@ -329,19 +329,20 @@ def register(audited: set[type[models.Model]]) -> None:
     django-pgtrigger (installed by ``migrate``; ``manage.py pgtrigger ls`` lists them)."""
     if _registered:
         return
+    model: Any
     for model in sorted(audited, key=lambda item: item._meta.label):
         for trigger in model_triggers(model):
             trigger.register(model)
             _registered.append((model, trigger))
         for field in model._meta.local_many_to_many:
             if field.remote_field.through._meta.auto_created:
-                through, triggers = m2m_triggers(field)  # type: ignore[arg-type]
+                through, triggers = m2m_triggers(field, audited)
                 for trigger in triggers:
                     trigger.register(through)
                     _registered.append((through, trigger))
 
 
-def registered() -> list[tuple[type[models.Model], pgtrigger.Trigger]]:
+def registered() -> list[tuple[Any, pgtrigger.Trigger]]:
     return list(_registered)
 
 
