@@ -206,25 +206,26 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION auditlog_mask_text(value text) RETURNS text
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-  IF value IS NULL OR length(value) < 8 THEN RETURN value; END IF;
-  IF value ~ '^(pbkdf2_sha256|pbkdf2_sha1|argon2|bcrypt_sha256|bcrypt|scrypt|sha1|md5|crypt)\\$'
-     OR value ~ '^eyJ[A-Za-z0-9_-]{{5,}}\\.eyJ[A-Za-z0-9_-]{{5,}}\\.[A-Za-z0-9_-]*$'
-     OR value ~ '-----BEGIN [A-Z ]*PRIVATE KEY-----'
-     OR value ~ ('^((AKIA|ASIA)[0-9A-Z]{{16}}|gh[pousr]_[A-Za-z0-9]{{30,}}'
-                 || '|xox[abprs]-[A-Za-z0-9-]{{10,}})$')
-  THEN RETURN {mask}; END IF;
-  IF position(' ' IN value) > 0 THEN
-    value := regexp_replace(value, '\\y(Bearer|Basic|Token|Digest)\\s+[A-Za-z0-9._~+/=-]{{6,}}',
-                            '\\1 ' || {mask}, 'g');
-  END IF;
-  IF position('://' IN value) > 0 AND position('@' IN value) > 0 THEN
-    value := regexp_replace(value, '(\\y[a-zA-Z][a-zA-Z0-9+.-]*://[^\\s:/@]*:)[^\\s@/]+(@)',
-                            '\\1' || {mask} || '\\2', 'g');
-  END IF;
-  RETURN value;
-END $$;
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN value IS NULL OR length(value) < 8 THEN value
+    WHEN (position('$' IN value) > 0 AND value ~
+           '^(pbkdf2_sha256|pbkdf2_sha1|argon2|bcrypt_sha256|bcrypt|scrypt|sha1|md5|crypt)\\$')
+      OR (left(value, 3) = 'eyJ'
+          AND value ~ '^eyJ[A-Za-z0-9_-]{{5,}}\\.eyJ[A-Za-z0-9_-]{{5,}}\\.[A-Za-z0-9_-]*$')
+      OR (position('PRIVATE KEY-----' IN value) > 0
+          AND value ~ '-----BEGIN [A-Z ]*PRIVATE KEY-----')
+      OR (value ~ '^(AKIA|ASIA|gh[pousr]_|xox[abprs])'
+          AND value ~ ('^((AKIA|ASIA)[0-9A-Z]{{16}}|gh[pousr]_[A-Za-z0-9]{{30,}}'
+                       || '|xox[abprs]-[A-Za-z0-9-]{{10,}})$'))
+    THEN {mask}
+    WHEN position(' ' IN value) = 0 AND position('://' IN value) = 0 THEN value
+    ELSE regexp_replace(
+      regexp_replace(value, '\\y(Bearer|Basic|Token|Digest)\\s+[A-Za-z0-9._~+/=-]{{6,}}',
+                     '\\1 ' || {mask}, 'g'),
+      '(\\y[a-zA-Z][a-zA-Z0-9+.-]*://[^\\s:/@]*:)[^\\s@/]+(@)', '\\1' || {mask} || '\\2', 'g')
+  END
+$$;
 
 CREATE OR REPLACE FUNCTION auditlog_secret_key(key text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$

@@ -125,14 +125,27 @@ def _insert_events(action: str, context_sql: str, from_sql: str) -> str:
     """The one statement that writes capture events: a row per captured change."""
     return (
         _INSERT_HEAD
-        + f"SELECT gen_random_uuid(), ctx->'user', {_quote(action)}, {_quote(CAPTURE_APP)}, "
-        f"(ctx->'context') || {context_sql}, (ctx->>'client_ip')::inet, clock_timestamp(), "
-        "ctx->'brand', clock_timestamp() + make_interval(secs => (ctx->>'expires_in')::float8), "
-        f"true {from_sql};"
+        + f"SELECT gen_random_uuid(), c_user, {_quote(action)}, {_quote(CAPTURE_APP)}, "
+        f"c_context || {context_sql}, c_ip, c_now, c_brand, c_now + c_ttl, true {from_sql};"
     )
 
 
-_GUARD = "ctx := auditlog_capture_context(); IF (ctx->>'ignore')::boolean THEN RETURN NULL; END IF;"
+# Once per statement: the context, read and taken apart (every row of the statement shares it).
+_GUARD = (
+    "ctx := auditlog_capture_context(); IF (ctx->>'ignore')::boolean THEN RETURN NULL; END IF; "
+    "c_user := ctx->'user'; c_context := ctx->'context'; c_brand := ctx->'brand'; "
+    "c_ip := (ctx->>'client_ip')::inet; c_now := clock_timestamp(); "
+    "c_ttl := make_interval(secs => (ctx->>'expires_in')::float8);"
+)
+DECLARE = [
+    ("ctx", "jsonb"),
+    ("c_user", "jsonb"),
+    ("c_context", "jsonb"),
+    ("c_brand", "jsonb"),
+    ("c_ip", "inet"),
+    ("c_now", "timestamptz"),
+    ("c_ttl", "interval"),
+]
 
 
 def _diff_sql(model: type[models.Model], old: str | None, new: str) -> str:
@@ -278,7 +291,7 @@ def _trigger(name: str, operation: Any, func: str, referencing: Any) -> pgtrigge
         operation=operation,
         level=pgtrigger.Statement,
         referencing=referencing,
-        declare=[("ctx", "jsonb")],
+        declare=DECLARE,
         func=func,
     )
 
