@@ -154,7 +154,7 @@ def _transactional_save_base(self: models.Model, *args: Any, **kwargs: Any) -> A
         return _original_save_base(self, *args, **kwargs)
     using = kwargs.get("using") or (args[3] if len(args) > 3 else None)
     using = using or router.db_for_write(type(self), instance=self)
-    if dbcapture.capturing(using) and not _is_user_model(type(self)):
+    if dbcapture.capturing(using):
         return _original_save_base(self, *args, **kwargs)  # the trigger writes in the statement
     # Without an enclosing transaction Django commits the row before post_save runs; wrapping
     # the save keeps the change and its event in one transaction (no savepoint when nested).
@@ -255,10 +255,7 @@ def _on_post_save(
         _trace(f"not recorded: {reason}", instance)
         return
     if dbcapture.capturing(kwargs.get("using") or "default"):
-        # The trigger recorded the change; the password change stays this path's.
-        if _is_user_model(sender) and not created:
-            _record_user_lifecycle(instance, previous, current)
-        return
+        return  # the trigger recorded the change (and a password change)
     context: dict[str, Any] = {"model": model_to_dict(instance)}
     if created or previous is not None:
         diff = build_diff(previous or {}, current, update_fields, created=created)

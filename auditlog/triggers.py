@@ -35,6 +35,7 @@ from django.db import connections, models
 from pgtrigger.core import INSTALLED
 
 from auditlog.sanitize import MASK, is_secret_key
+from directory.models import ANONYMOUS_USERNAME
 
 CAPTURE_APP = "auditlog.capture"
 SETTING = "auditlog.context"  # the transaction-local setting that carries the request context
@@ -121,12 +122,14 @@ _INSERT_HEAD = (
 )
 
 
-def _insert_events(action: str, context_sql: str, from_sql: str) -> str:
+def _insert_events(
+    action: str, context_sql: str, from_sql: str, *, user: str = "c_user", now: str = "c_now"
+) -> str:
     """The one statement that writes capture events: a row per captured change."""
     return (
         _INSERT_HEAD
-        + f"SELECT gen_random_uuid(), c_user, {_quote(action)}, {_quote(CAPTURE_APP)}, "
-        f"c_context || {context_sql}, c_ip, c_now, c_brand, c_now + c_ttl, true {from_sql};"
+        + f"SELECT gen_random_uuid(), {user}, {_quote(action)}, {_quote(CAPTURE_APP)}, "
+        f"c_context || {context_sql}, c_ip, {now}, c_brand, {now} + c_ttl, true {from_sql};"
     )
 
 
@@ -201,7 +204,24 @@ def _updated_func(model: type[models.Model]) -> str:
     diff = _diff_sql(model, "o", "n")
     context = f"jsonb_build_object('model', {ref}) || {diff}"
     source = f"FROM old_rows o JOIN new_rows n ON o.{pk} = n.{pk}"
-    return _GUARD + _insert_events("model_updated", context, source) + " RETURN NULL;"
+    body = _GUARD + _insert_events("model_updated", context, source)
+    if _is_user(model):
+        # The signal path's password_set, by the user themselves, after the model_updated:
+        # here too, so that a user's save needs no transaction of its own.
+        subject = (
+            "jsonb_build_object('username', auditlog_mask_text(n.username), 'pk', n.id, "
+            "'email', auditlog_mask_text(COALESCE(n.email, ''))) || CASE WHEN n.username = "
+            f"{_quote(ANONYMOUS_USERNAME)} THEN '{{\"is_anonymous\": true}}'::jsonb "
+            "ELSE '{}'::jsonb END"
+        )
+        body += _insert_events(
+            "password_set",
+            "jsonb_build_object('subject_uuid', replace(n.uuid::text, '-', ''))",
+            source + " WHERE o.password IS DISTINCT FROM n.password",
+            user=subject,
+            now="clock_timestamp()",
+        )
+    return body + " RETURN NULL;"
 
 
 def _deleted_func(model: type[models.Model]) -> str:

@@ -207,6 +207,8 @@ def _scenario(actor: User) -> None:
         group.save()
         ana = User.objects.create_user("ana", email="ana@example.com", pk=9001, uuid=USER)
         group.users.add(ana)
+        ana.set_password("a-new-Password-1")
+        ana.save()
         ana.groups.remove(group)
         token = Token.objects.create(
             token_uuid=TOKEN, identifier="ci", user=ana, intent=TokenIntent.API, key="s3cr3t-key"
@@ -253,6 +255,7 @@ def test_both_paths_record_the_same_events(settings: Any, geoip_dbs: Any, admin_
         assert triggered == signalled
     actions = [row[0] for row in by_triggers]
     assert actions.count(EventAction.MODEL_DELETED) == 2
+    assert actions.count(EventAction.PASSWORD_SET) == 1
     contexts = [row[4] for row in by_triggers]
     missing = [(row[0], row[4]["model"]) for row in by_triggers if "geo" not in row[4]]
     assert not missing
