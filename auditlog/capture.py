@@ -306,7 +306,7 @@ def _record_user_lifecycle(
 
 def _on_pre_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     if dbcapture.capturing(kwargs.get("using") or "default"):
-        dbcapture.deleting(+1)  # the trigger records it; its m2m rows go with it
+        dbcapture.deleting(sender._meta.db_table, instance.pk)  # the trigger records it
         return
     if capture_is_ignored():
         _trace("deletion not recorded: capture is ignored (audit_ignore)", instance)
@@ -321,7 +321,7 @@ def _on_pre_delete(sender: type[models.Model], instance: models.Model, **kwargs:
 
 def _on_post_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     if dbcapture.capturing(kwargs.get("using") or "default"):
-        dbcapture.deleting(-1)
+        dbcapture.deleting(sender._meta.db_table, instance.pk, done=True)
 
 
 _M2M_ACTIONS = {"pre_add": "add", "pre_remove": "remove", "post_clear": "clear"}

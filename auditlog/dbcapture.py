@@ -41,7 +41,10 @@ from auditlog.sanitize import (
 )
 
 _hints: ContextVar[dict[str, Any] | None] = ContextVar("auditlog_db_hints", default=None)
-_deleting: ContextVar[int] = ContextVar("auditlog_db_deleting", default=0)
+# The objects being deleted, by table: {table: [pk as text]} (their m2m rows go with them).
+_deleting: ContextVar[dict[str, list[str]] | None] = ContextVar(
+    "auditlog_db_deleting", default=None
+)
 _DML = re.compile(r"\s*(?:INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 _tables: re.Pattern[str] | None = None
 _migrating = False  # no triggers are installed while migrate runs; nothing to hand over
@@ -87,11 +90,12 @@ def context_json() -> str:
         if request is not None:
             setattr(request, CACHE_ATTR, (key, base, text))
     hints = _hints.get()
-    if hints is None and not _deleting.get():
+    doomed = _deleting.get()
+    if hints is None and not doomed:
         return text
     extra = dict(hints or {})
-    if _deleting.get():
-        extra["deleting"] = True
+    if doomed:
+        extra["deleting"] = doomed
     return orjson.dumps({**base, **extra}).decode()
 
 
@@ -111,10 +115,18 @@ def set_m2m_hint(table: str | None, *, reverse: bool = False, clear: bool = Fals
     )
 
 
-def deleting(delta: int) -> None:
-    """Count the audited deletions in progress: their many-to-many rows go with them and are
-    not membership changes (the signal path records none either)."""
-    _deleting.set(max(0, _deleting.get() + delta))
+def deleting(table: str, pk: Any, *, done: bool = False) -> None:
+    """Name an audited object being deleted (``done``: deleted): the rows of its many-to-many
+    tables go with it and are not membership changes. A deletion that fails half-way leaves
+    its name behind, which only concerns rows that point at that very object."""
+    current = {key: list(value) for key, value in (_deleting.get() or {}).items()}
+    pks = current.setdefault(table, [])
+    if done:
+        if str(pk) in pks:
+            pks.remove(str(pk))
+    else:
+        pks.append(str(pk))
+    _deleting.set({key: value for key, value in current.items() if value} or None)
 
 
 # --- The execute wrapper ------------------------------------------------------------------------

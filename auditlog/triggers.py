@@ -274,9 +274,20 @@ def _m2m_side_sql(side: Side, rows: str, change: str) -> str:
         f"jsonb_build_object('model', {model_ref_sql(side.model, 'm')}, 'diff', "
         f"jsonb_build_object({_quote(side.relation)}, jsonb_build_object({entry}, {listed})))"
     )
+    where = ""
+    if change == "remove":
+        # Rows that go because one end is being deleted are not a membership change (the
+        # signal path records none either): the application names the objects it deletes.
+        other_table = side.other_field.related_model._meta.db_table  # type: ignore[union-attr]
+        where = (
+            f"WHERE NOT (COALESCE(ctx->'deleting'->{_quote(owner.db_table)}, '[]'::jsonb) "
+            f"? r.{own}::text OR COALESCE(ctx->'deleting'->{_quote(other_table)}, '[]'::jsonb) "
+            f"? {other_ref}::text) "
+        )
     source = (  # generated from the models' metadata, never from input
         f"FROM (SELECT r.{own} AS owner, jsonb_agg({value} ORDER BY {other_ref}) AS pks "  # noqa: S608
-        f"FROM {rows} r GROUP BY r.{own}) g JOIN {_ident(owner.db_table)} m ON m.{pk} = g.owner"
+        f"FROM {rows} r {where}GROUP BY r.{own}) g "
+        f"JOIN {_ident(owner.db_table)} m ON m.{pk} = g.owner"
     )
     return _insert_events("model_updated", context, source)
 
@@ -286,9 +297,6 @@ def _m2m_func(sides: list[Side], table: str, change: str) -> str:
     # Whose event: the side the application changed from (it says so with the statement),
     # else the side that declares the relation.
     body = _GUARD
-    if change == "remove":
-        # Rows removed because one end is being deleted are not a membership change.
-        body += "IF (ctx->>'deleting')::boolean THEN RETURN NULL; END IF;"
     forward = _m2m_side_sql(sides[0], rows, change)
     if len(sides) > 1:
         reverse = _m2m_side_sql(sides[1], rows, change)

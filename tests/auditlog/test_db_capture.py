@@ -128,8 +128,12 @@ def test_deleting_a_member_is_one_event_not_a_membership_change() -> None:
     group = Group.objects.create(name="Ops")
     ana = User.objects.create_user("ana")
     group.users.add(ana)
+    bob = User.objects.create_user("bob")
+    group.users.add(bob)
     ana.delete()
-    assert len(events_for(group)) == 1  # the add; the cascade is not a "remove"
+    assert len(events_for(group)) == 2  # the adds; the cascade is not a "remove"
+    group.users.remove(bob)  # ...while a removal afterwards is one
+    assert events_for(group)[-1].context["diff"] == {"users": {"remove": [bob.pk]}}
 
 
 def _psql(sql: str) -> None:
