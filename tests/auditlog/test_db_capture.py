@@ -265,3 +265,44 @@ def test_both_paths_record_the_same_events(settings: Any, geoip_dbs: Any, admin_
     assert not missing
     assert all(context["geo"]["city"] == "London" for context in contexts)
     assert all(context["http_request"]["request_id"] == "req-1" for context in contexts)
+
+
+# --- The policy decides the masked columns when the triggers are generated ------------------------
+
+
+def test_the_policy_decides_which_columns_the_triggers_mask(monkeypatch: Any) -> None:
+    from auditlog import triggers
+
+    [_, update, _] = triggers.model_triggers(Token)
+    masked_description = f"o.\"description\" IS NULL THEN 'null'::jsonb ELSE to_jsonb('{MASK}'"
+    assert masked_description not in update.func
+    assert "o.\"key\" IS NULL THEN 'null'::jsonb ELSE to_jsonb(" in update.func
+    monkeypatch.setattr(triggers, "is_secret_key", lambda name: name in {"key", "description"})
+    [_, changed, _] = triggers.model_triggers(Token)
+    assert masked_description in changed.func  # a new policy is new SQL, with a new hash
+
+
+@triggers_only
+def test_a_missing_or_outdated_trigger_is_reported_until_migrate_reinstalls_it(
+    monkeypatch: Any,
+) -> None:
+    import pgtrigger
+
+    from auditlog import triggers
+
+    assert triggers.check_triggers(databases=["default"]) == []
+    model, trigger = next((m, t) for m, t in triggers.registered() if m is Token)
+    outdated = pgtrigger.Trigger(
+        name=trigger.name,
+        when=trigger.when,
+        operation=trigger.operation,
+        level=trigger.level,
+        referencing=trigger.referencing,
+        declare=trigger.declare,
+        func=trigger.func.replace("RETURN NULL;", "RETURN NULL; /* an older policy */", 1),
+    )
+    outdated.install(model)  # what an older policy generated
+    [warning] = triggers.check_triggers(databases=["default"])
+    assert warning.id == "auditlog.W020" and "OUTDATED" in warning.msg
+    trigger.install(model)  # what migrate does
+    assert triggers.check_triggers(databases=["default"]) == []
