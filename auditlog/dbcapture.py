@@ -18,8 +18,7 @@ changes instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
@@ -99,17 +98,9 @@ def context_json() -> str:
     return orjson.dumps({**base, **extra}).decode()
 
 
-@contextmanager
-def m2m_change(table: str, *, reverse: bool, clear: bool = False) -> Iterator[None]:
-    """Tell the many-to-many table's trigger from which side the application changes it."""
-    token = _hints.set({"m2m": {"table": table, "reverse": reverse, "clear": clear}})
-    try:
-        yield
-    finally:
-        _hints.reset(token)
-
-
 def set_m2m_hint(table: str | None, *, reverse: bool = False, clear: bool = False) -> None:
+    """Tell the many-to-many table's trigger from which side the application changes it
+    (``None``: the change is over)."""
     _hints.set(
         None if table is None else {"m2m": {"table": table, "reverse": reverse, "clear": clear}}
     )
