@@ -35,6 +35,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from auditlog.context import audit_ignore
 from auditlog.models import EventAction, is_valid_action
 from auditlog.services import EventItem, EventsRejected, record_events, validate_event_item
 from sources import secrets
@@ -197,14 +198,15 @@ def sync_source(
         raise
     finally:
         now = timezone.now()
-        AuthentikSource.objects.filter(pk=source.pk).update(
-            sync_lease_until=None,
-            sync_holder="",
-            last_sync_finished=now,
-            last_success=now if not result.error else F("last_success"),
-            last_error=result.error,
-            last_error_at=now if result.error else F("last_error_at"),
-        )
+        with audit_ignore():  # sync bookkeeping, not an audited change
+            AuthentikSource.objects.filter(pk=source.pk).update(
+                sync_lease_until=None,
+                sync_holder="",
+                last_sync_finished=now,
+                last_success=now if not result.error else F("last_success"),
+                last_error=result.error,
+                last_error_at=now if result.error else F("last_error_at"),
+            )
     if result.error:
         logger.warning("Sync of source %s failed: %s", source.name, result.error)
     else:
@@ -247,11 +249,12 @@ def _claim(source: AuthentikSource) -> bool:
     )
     if holder and _holder_is_dead(holder):
         free |= Q(sync_holder=holder)
-    claimed = (
-        AuthentikSource.objects.filter(pk=source.pk)
-        .filter(free)
-        .update(sync_lease_until=now + LEASE, sync_holder=_holder(), last_sync_started=now)
-    )
+    with audit_ignore():  # sync bookkeeping, not an audited change
+        claimed = (
+            AuthentikSource.objects.filter(pk=source.pk)
+            .filter(free)
+            .update(sync_lease_until=now + LEASE, sync_holder=_holder(), last_sync_started=now)
+        )
     return claimed == 1
 
 
@@ -291,7 +294,8 @@ def _pull(
             if prepared.skipped:
                 updates["events_skipped"] = F("events_skipped") + len(prepared.skipped)
                 updates["last_skip"] = "\n".join(prepared.skipped[-20:])
-            AuthentikSource.objects.filter(pk=source.pk).update(**updates)
+            with audit_ignore():  # sync bookkeeping, not an audited change
+                AuthentikSource.objects.filter(pk=source.pk).update(**updates)
         result.pages += 1
         result.read += len(page.results)
         result.imported += len(written)
@@ -356,9 +360,10 @@ def receive_webhook(*, source: AuthentikSource, body: Any) -> tuple[int, int]:
             "Neither an event (send the whole event, see the README's webhook mapping) nor "
             "authentik's default webhook body (body, severity, user_email, user_username)."
         )
-    AuthentikSource.objects.filter(pk=source.pk).update(
-        events_pushed=F("events_pushed") + len(written), last_push=timezone.now()
-    )
+    with audit_ignore():  # sync bookkeeping, not an audited change
+        AuthentikSource.objects.filter(pk=source.pk).update(
+            events_pushed=F("events_pushed") + len(written), last_push=timezone.now()
+        )
     already = (1 - len(written)) if event is not None else 0
     return len(written), already
 
