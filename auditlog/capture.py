@@ -1,6 +1,11 @@
 """Model-change capture: every save, delete and many-to-many change of an audited model becomes
 a ``model_created`` / ``model_updated`` / ``model_deleted`` event with a field diff.
 
+This is the signal path: SQLite's, and PostgreSQL's with ``AUDIT_DB_CAPTURE`` off. On PostgreSQL
+the database's triggers (:mod:`auditlog.triggers`) record the same events and the receivers
+below only tell them what they cannot see (which side of a many-to-many relation changed, which
+objects are being deleted); the ORM's bulk paths are :mod:`auditlog.bulkcapture`'s.
+
 How it works:
 
 * ``post_init`` keeps a snapshot of the instance's field values as loaded, so the previous state
