@@ -78,6 +78,7 @@ IGNORED_MODELS = frozenset(
         "auditlog.eventchainlink",
         "auditlog.eventchainpending",
         "auditlog.chaincheckpoint",
+        "auditlog.eventrollup",  # the events' own hourly counts, kept by the sealer
         "exports.dataexport",
         "sessions.session",
         "contenttypes.contenttype",
