@@ -22,7 +22,28 @@ from notifications.models import (
     NotificationDelivery,
     NotificationRule,
     NotificationTransport,
+    validate_event_query,
 )
+from searches.models import SavedSearch
+from searches.services import SavedSearchError, event_query_of, problem_of_saved
+
+
+class SavedSearchChoice(forms.ModelChoiceField):
+    """A saved search, marked when its query no longer works (so it is not picked blindly)."""
+
+    def label_from_instance(self, obj: SavedSearch) -> str:  # type: ignore[override]
+        owner = "shared" if obj.shared else "yours"
+        broken = " (no longer works)" if problem_of_saved(obj) else ""
+        return f"{obj.name} ({owner}){broken}"
+
+
+def match_problem(match: str) -> str | None:
+    """Why a stored rule's match no longer parses (a field renamed since it was written)."""
+    try:
+        validate_event_query(match)
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    return None
 
 
 class RuleForm(forms.ModelForm):
@@ -43,14 +64,41 @@ class RuleForm(forms.ModelForm):
             "transports": forms.CheckboxSelectMultiple(),
         }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The API accepts a rule without a match (authentik's clients send none); a person
-        # writing a rule here is asked for one, since a rule without it never fires.
-        self.fields["match"].required = True
-        self.fields["match"].error_messages["required"] = (
-            'Enter a query, e.g. action = "login_failed".'
+        # writing a rule here is asked for one (or a saved search), since a rule without it
+        # never fires.
+        self.fields["match"].required = False
+        self.fields["saved_search"] = SavedSearchChoice(
+            queryset=SavedSearch.objects.visible_to(user),
+            required=False,
+            label="Or a saved search",
+            help_text="Its query and filters become the match.",
         )
+        self.order_fields(["name", "enabled", "severity", "saved_search", "match"])
+        self.broken_searches = [
+            problem
+            for saved in SavedSearch.objects.visible_to(user)
+            if (problem := problem_of_saved(saved))
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        saved = cleaned.get("saved_search")
+        if saved is not None:
+            try:
+                cleaned["match"] = event_query_of(saved)
+            except SavedSearchError as exc:
+                self.add_error("saved_search", str(exc))
+        elif not (cleaned.get("match") or "").strip() and "match" not in self.errors:
+            self.add_error("match", 'Enter a query, e.g. action = "login_failed".')
+        return cleaned
+
+    def _post_clean(self) -> None:
+        if "match" in self.cleaned_data:  # the saved search's query replaces the typed one
+            self.instance.match = self.cleaned_data["match"]
+        super()._post_clean()
 
 
 class TransportForm(forms.ModelForm):
@@ -96,7 +144,8 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     rules = NotificationRule.objects.select_related("destination_group").prefetch_related(
         "transports"
     )
-    return render(request, "notifications/notificationrule_list.html", {"rules": rules})
+    rows = [(rule, match_problem(rule.match)) for rule in rules]
+    return render(request, "notifications/notificationrule_list.html", {"rows": rows})
 
 
 @page_permission()
@@ -107,7 +156,7 @@ def rule_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
         "notifications.change_notificationrule" if rule else "notifications.add_notificationrule",
     ):
         return answer
-    form = RuleForm(request.POST or None, instance=rule)
+    form = RuleForm(request.POST or None, instance=rule, user=request.user)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             saved = form.save()
@@ -116,7 +165,12 @@ def rule_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
     return render(
         request,
         "notifications/notificationrule_form.html",
-        {"form": form, "rule": rule, "introspection": event_introspection()},
+        {
+            "form": form,
+            "rule": rule,
+            "introspection": event_introspection(),
+            "match_problem": match_problem(rule.match) if rule and not form.is_bound else None,
+        },
         status=400 if form.errors else 200,
     )
 
