@@ -6,8 +6,10 @@ the legend, and a diff reads the same on the log and on an object's history.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,15 +93,71 @@ def pretty(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class Part:
+    """A piece of a value in the Changes table; ``changed`` pieces are highlighted."""
+
+    text: str
+    changed: bool = False
+
+
+@dataclass(frozen=True)
 class DiffRow:
     key: str
     previous: str
     new: str
-    changes: tuple[str, ...]  # m2m: "Added ID 5", "Removed ID 5", "Cleared"
+    changes: tuple[str, ...]  # m2m: "Added ana (ID 5)", "Removed ID 5", "Cleared"
+    previous_parts: tuple[Part, ...] = ()
+    new_parts: tuple[Part, ...] = ()
+
+
+WORDS = re.compile(r"\w+|\s+|[^\w\s]", re.UNICODE)
+
+
+def _merge(parts: list[Part]) -> tuple[Part, ...]:
+    merged: list[Part] = []
+    for part in parts:
+        if merged and merged[-1].changed == part.changed:
+            merged[-1] = Part(merged[-1].text + part.text, part.changed)
+        elif part.text:
+            merged.append(part)
+    return tuple(merged)
+
+
+def highlight(previous: str, new: str, *, by_line: bool) -> tuple[tuple[Part, ...], ...]:
+    """Both texts cut into pieces, the pieces that differ marked: word by word (strings) or
+    line by line (a dict's keys, a list's items, as pretty JSON)."""
+    split = (lambda text: text.splitlines(keepends=True)) if by_line else WORDS.findall
+    old_tokens, new_tokens = split(previous), split(new)
+    matcher = difflib.SequenceMatcher(a=old_tokens, b=new_tokens, autojunk=False)
+    old_parts: list[Part] = []
+    new_parts: list[Part] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        same = tag == "equal"
+        old_parts.append(Part("".join(old_tokens[i1:i2]), not same))
+        new_parts.append(Part("".join(new_tokens[j1:j2]), not same))
+    return _merge(old_parts), _merge(new_parts)
+
+
+def _membership(change: dict[str, Any]) -> tuple[str, ...]:
+    """An m2m change read by name (stored with the event since names were kept), else by ID."""
+    names = change.get("names") if isinstance(change.get("names"), dict) else {}
+
+    def who(pk: Any) -> str:
+        name = names.get(str(pk))
+        return f"{name} (ID {pk})" if name else f"ID {pk}"
+
+    items = [f"Added {who(pk)}" for pk in change.get("add") or []]
+    items += [f"Removed {who(pk)}" for pk in change.get("remove") or []]
+    if change.get("clear"):
+        removed = sorted(str(name) for name in names.values())
+        items.append(f"Cleared ({', '.join(removed)})" if removed else "Cleared")
+    return tuple(items)
 
 
 def diff_rows(context: dict[str, Any]) -> list[DiffRow]:
-    """The Changes table of a model event: Key / Previous value / New value."""
+    """The Changes table of a model event: Key / Previous value / New value, with what changed
+    inside each value highlighted; a value that did not change (an older event may hold one)
+    is left out."""
     diff = context.get("diff") if isinstance(context, dict) else None
     if not isinstance(diff, dict):
         return []
@@ -109,21 +167,19 @@ def diff_rows(context: dict[str, Any]) -> list[DiffRow]:
             rows.append(DiffRow(key, "-", pretty(change), ()))
             continue
         if {"add", "remove", "clear"} & set(change):
-            items: list[str] = [f"Added ID {pk}" for pk in change.get("add") or []]
-            items += [f"Removed ID {pk}" for pk in change.get("remove") or []]
-            if change.get("clear"):
-                items.append("Cleared")
-            rows.append(DiffRow(key, "-", "", tuple(items)))
+            rows.append(DiffRow(key, "-", "", _membership(change)))
             continue
-        previous = change.get("previous_value")
-        rows.append(
-            DiffRow(
-                key,
-                pretty(previous) if previous not in (None, "", {}, []) else "-",
-                pretty(change.get("new_value")),
-                (),
-            )
-        )
+        previous, new = change.get("previous_value"), change.get("new_value")
+        if previous == new and "previous_value" in change:
+            continue  # Sales -> Sales is not a change
+        old_text = pretty(previous) if previous not in (None, "", {}, []) else "-"
+        new_text = pretty(new)
+        if old_text == "-":  # nothing before: all of it is new, unless the object is new
+            old_parts, new_parts = (Part(old_text),), (Part(new_text, previous is not None),)
+        else:
+            by_line = isinstance(previous, dict | list) or isinstance(new, dict | list)
+            old_parts, new_parts = highlight(old_text, new_text, by_line=by_line)
+        rows.append(DiffRow(key, old_text, new_text, (), old_parts, new_parts))
     return rows
 
 

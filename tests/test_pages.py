@@ -155,7 +155,7 @@ def test_the_event_page_shows_the_changes_table(admin_user) -> None:
     assert "&quot;ana@new.example.com&quot;" in html
 
 
-def test_membership_changes_read_as_added_and_removed_ids(admin_user) -> None:
+def test_membership_changes_read_by_name_with_the_id(admin_user) -> None:
     group = Group.objects.create(name="Ops")
     ana = User.objects.create_user("ana")
     group.users.add(ana)
@@ -164,8 +164,19 @@ def test_membership_changes_read_as_added_and_removed_ids(admin_user) -> None:
     events = Event.objects.filter(
         action=EventAction.MODEL_UPDATED, context__model__pk=group.pk.hex
     ).order_by("created")
-    assert f"Added ID {ana.pk}" in client.get(f"/events/{events[0].pk}/info/").content.decode()
-    assert "Cleared" in client.get(f"/events/{events[1].pk}/info/").content.decode()
+    assert (
+        f"Added ana (ID {ana.pk})" in client.get(f"/events/{events[0].pk}/info/").content.decode()
+    )
+    assert "Cleared (ana)" in client.get(f"/events/{events[1].pk}/info/").content.decode()
+    # An event written before names were kept still reads by ID.
+    model = {"pk": group.pk.hex, "app": "directory", "model_name": "group", "name": "Ops"}
+    old = Event(
+        action=EventAction.MODEL_UPDATED,
+        app="t",
+        context={"model": model, "diff": {"users": {"add": [7]}}},
+    )
+    old.save()
+    assert "Added ID 7" in client.get(f"/events/{old.pk}/info/").content.decode()
 
 
 def test_an_objects_page_shows_its_own_history(admin_user) -> None:
