@@ -33,7 +33,8 @@ def _floor(moment: datetime, bucket: timedelta) -> datetime:
     moment = moment.astimezone(UTC)
     if bucket < timedelta(days=1):
         hours = int(bucket.total_seconds() // 3600)
-        return moment.replace(hour=moment.hour - moment.hour % hours, minute=0, second=0, microsecond=0)
+        hour = moment.hour - moment.hour % hours
+        return moment.replace(hour=hour, minute=0, second=0, microsecond=0)
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 

@@ -48,6 +48,7 @@ MATRIX = [
     Visit("GET", "/events/{event}/", (LOGIN, DENIED, 200, 200), api=False),
     Visit("GET", "/events/{event}/info/", (LOGIN, DENIED, 200, 200), api=False),
     Visit("GET", "/events/map/", (LOGIN, DENIED, 200, 200), api=False),
+    Visit("GET", "/events/chart/", (LOGIN, DENIED, 200, 200), api=False),
     Visit("GET", "/events/search-help/", (LOGIN, 200, 200, 200), api=False),
     Visit("GET", "/notifications/drawer/", (LOGIN, 200, 200, 200), api=False),
     Visit("GET", "/events/rules/", (LOGIN, DENIED, DENIED, 200), api=False),
