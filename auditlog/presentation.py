@@ -161,7 +161,8 @@ def highlight(previous: str, new: str, *, by_line: bool) -> tuple[tuple[Part, ..
 
 def _membership(change: dict[str, Any]) -> tuple[str, ...]:
     """An m2m change read by name (stored with the event since names were kept), else by ID."""
-    names = change.get("names") if isinstance(change.get("names"), dict) else {}
+    stored = change.get("names")
+    names: dict[str, Any] = stored if isinstance(stored, dict) else {}
 
     def who(pk: Any) -> str:
         name = names.get(str(pk))
@@ -195,6 +196,8 @@ def diff_rows(context: dict[str, Any]) -> list[DiffRow]:
             continue  # Sales -> Sales is not a change
         old_text = pretty(previous) if previous not in (None, "", {}, []) else "-"
         new_text = pretty(new)
+        old_parts: tuple[Part, ...]
+        new_parts: tuple[Part, ...]
         if old_text == "-":  # nothing before: all of it is new, unless the object is new
             old_parts, new_parts = (Part(old_text),), (Part(new_text, previous is not None),)
         else:

@@ -104,14 +104,11 @@ def export_saved_search(request: HttpRequest) -> HttpResponse:
     """Export the events of a saved search (its query, filters and order), unless it no
     longer works: then say why instead of exporting nothing."""
     back = redirect(reverse("exports:export-list"))
+    chosen = request.POST.get("saved_search", "")
     saved = (
-        SavedSearch.objects.visible_to(request.user)
-        .filter(
-            pk=request.POST.get("saved_search")
-            if request.POST.get("saved_search", "").isdecimal()
-            else None
-        )
-        .first()
+        SavedSearch.objects.visible_to(request.user).filter(pk=int(chosen)).first()
+        if chosen.isdecimal()
+        else None
     )
     export_format = request.POST.get("format", ExportFormat.CSV)
     if saved is None:

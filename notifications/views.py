@@ -98,7 +98,7 @@ class RuleForm(forms.ModelForm):
     def _post_clean(self) -> None:
         if "match" in self.cleaned_data:  # the saved search's query replaces the typed one
             self.instance.match = self.cleaned_data["match"]
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]
 
 
 class TransportForm(forms.ModelForm):

@@ -148,7 +148,7 @@ class SavedSearchOpenView(EventListView):
         for key in PAGE_PARAMS:
             if key in self.request.GET:
                 restored[key] = self.request.GET[key]
-        self.request.GET = restored
+        self.request.GET = restored  # type: ignore[assignment]
         context = super().get_context_data(**kwargs)
         return {
             **context,
