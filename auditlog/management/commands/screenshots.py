@@ -227,4 +227,5 @@ EXTRA_PAGES: list[tuple[str, str]] = [
     ("/events/transports/", "19-notification-transports"),
     ("/events/search-help/", "20-search-help"),
     ("/system/logs/", "21-process-logs"),
+    ("/searches/", "23-saved-searches"),
 ]
