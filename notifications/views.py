@@ -76,7 +76,7 @@ class RuleForm(forms.ModelForm):
             label="Or a saved search",
             help_text="Its query and filters become the match.",
         )
-        self.order_fields(["name", "enabled", "severity", "saved_search", "match"])
+        self.order_fields(["name", "enabled", "severity", "match", "saved_search"])
         self.broken_searches = [
             problem
             for saved in SavedSearch.objects.visible_to(user)
