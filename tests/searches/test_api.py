@@ -122,3 +122,16 @@ def test_resolve_turns_query_and_filters_into_one_query_that_matches_the_same_ev
     text = save_search(user=auditor, name="plain", query="chloé")
     with pytest.raises(SavedSearchError, match="plain-text"):
         resolve_saved_search(text.pk, auditor)
+
+
+def test_a_rule_created_through_the_api_takes_a_saved_search(admin_user: User, api_as: Any) -> None:
+    saved = save_search(user=admin_user, name="fails", filters={"actions": "login_failed"})
+    SavedSearch.objects.create(owner=admin_user, name="old", query='renamed = "x"')
+    client = api_as(admin_user)
+    rules = "/api/v3/events/rules/"
+    created = client.post(rules, {"name": "r1", "saved_search": str(saved.pk)}, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["match"] == 'action in ("login_failed")'
+    broken = client.post(rules, {"name": "r2", "saved_search": "old"}, format="json")
+    assert broken.status_code == 400
+    assert "no longer works" in broken.json()["saved_search"][0]
