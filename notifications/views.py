@@ -18,12 +18,14 @@ from auditlog.suggestions import event_introspection
 from auditlog.web import forbidden, page_permission, paginate, refusal
 from notifications.api.serializers import mask_webhook_url
 from notifications.models import (
+    WEBHOOK_MODES,
     Notification,
     NotificationDelivery,
     NotificationRule,
     NotificationTransport,
     validate_event_query,
 )
+from notifications.transports import TransportMode
 from searches.models import SavedSearch
 from searches.services import SavedSearchError, event_query_of, problem_of_saved
 
@@ -101,6 +103,18 @@ class RuleForm(forms.ModelForm):
         super()._post_clean()  # type: ignore[misc]
 
 
+# What the pages call the product when no brand is configured (as base.html does).
+DEFAULT_BRAND_NAME = "Audit log"
+WEBHOOK_MODE_VALUES = tuple(str(mode) for mode in WEBHOOK_MODES)
+EMAIL_MODE_VALUES = (str(TransportMode.EMAIL),)
+# The fields that only one kind of transport uses.
+MODE_FIELDS = {
+    "webhook_url": WEBHOOK_MODE_VALUES,
+    "webhook_body_template": WEBHOOK_MODE_VALUES,
+    "email_subject_prefix": EMAIL_MODE_VALUES,
+}
+
+
 class TransportForm(forms.ModelForm):
     class Meta:
         model = NotificationTransport
@@ -122,11 +136,44 @@ class TransportForm(forms.ModelForm):
             "webhook_url": "A secret: shown masked; leave the mask to keep the stored URL."
         }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, brand_name: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._stored_url = self.instance.webhook_url if self.instance.pk else ""
         if self._stored_url and not self.is_bound:
             self.initial["webhook_url"] = mask_webhook_url(self._stored_url)
+        if not self.instance.pk and brand_name:
+            # authentik's "authentik Notification: " names authentik; ours names the brand.
+            self.initial["email_subject_prefix"] = f"{brand_name} Notification: "
+
+    def mode_groups(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        """(legend, modes, fields) of each kind of transport, for the page to show only the
+        chosen mode's fields."""
+        return [
+            (
+                legend,
+                " ".join(modes),
+                [self[name] for name, field_modes in MODE_FIELDS.items() if field_modes == modes],
+            )
+            for legend, modes in (
+                ("Webhook (the webhook modes only)", WEBHOOK_MODE_VALUES),
+                ("Email (the email mode only)", EMAIL_MODE_VALUES),
+            )
+        ]
+
+    def common_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name not in MODE_FIELDS]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        mode = cleaned.get("mode")
+        # The fields of the other modes are hidden on the page (or sent by a page without
+        # script): they neither fail the form nor change what is stored.
+        for name, modes in MODE_FIELDS.items():
+            if mode in modes:
+                continue
+            self._errors.pop(name, None)
+            cleaned[name] = self._stored_url if name == "webhook_url" else self.initial.get(name)
+        return cleaned
 
     def clean_webhook_url(self) -> str:
         value = self.cleaned_data.get("webhook_url", "")
@@ -228,7 +275,12 @@ def transport_form(request: HttpRequest, pk: str | None = None) -> HttpResponse:
     )
     if answer := refusal(request, needed):
         return answer
-    form = TransportForm(request.POST or None, instance=transport_obj)
+    brand = getattr(request, "brand", None)
+    form = TransportForm(
+        request.POST or None,
+        instance=transport_obj,
+        brand_name=brand.name if brand else DEFAULT_BRAND_NAME,
+    )
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():
