@@ -141,7 +141,9 @@ class TransportForm(forms.ModelForm):
         self._stored_url = self.instance.webhook_url if self.instance.pk else ""
         if self._stored_url and not self.is_bound:
             self.initial["webhook_url"] = mask_webhook_url(self._stored_url)
-        if not self.instance.pk and brand_name:
+        # "Acme Notification: " ends with the space that separates it from the title.
+        self.fields["email_subject_prefix"].strip = False  # type: ignore[attr-defined]
+        if self.instance._state.adding and brand_name:
             # authentik's "authentik Notification: " names authentik; ours names the brand.
             self.initial["email_subject_prefix"] = f"{brand_name} Notification: "
 
@@ -172,7 +174,10 @@ class TransportForm(forms.ModelForm):
             if mode in modes:
                 continue
             self._errors.pop(name, None)
-            cleaned[name] = self._stored_url if name == "webhook_url" else self.initial.get(name)
+            if name == "webhook_url":
+                cleaned[name] = self._stored_url
+            else:
+                cleaned[name] = self.initial.get(name, getattr(self.instance, name))
         return cleaned
 
     def clean_webhook_url(self) -> str:

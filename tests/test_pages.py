@@ -356,3 +356,18 @@ def test_a_filter_value_the_listing_refuses_is_a_message_not_a_server_error(admi
     points = client.get("/events/map/", {"client_ip": "not-an-address"})
     assert points.status_code == 400
     assert points.json() == {"detail": "client_ip: 'not-an-address' is not a valid IP address."}
+
+
+def test_the_copy_key_action_is_offered_only_for_keys_the_user_may_view(admin_user, nobody) -> None:
+    other = Token.objects.create(user=admin_user, identifier="admins", intent=TokenIntent.API)
+    reader = grant(nobody, "directory.view_token")
+    own = Token.objects.create(user=reader, identifier="mine", intent=TokenIntent.API)
+    page = client_for(reader).get("/directory/tokens/").content.decode()
+    assert f'data-copy-key="/api/v3/core/tokens/{own.identifier}/view_key/"' in page
+    assert "/api/v3/core/tokens/admins/view_key/" not in page
+    # The key itself stays behind the API's permission check.
+    assert client_for(reader).get("/api/v3/core/tokens/admins/view_key/").status_code == 403
+    assert other.key not in page and own.key not in page
+    page = client_for(admin_user).get("/directory/tokens/").content.decode()
+    assert "/api/v3/core/tokens/admins/view_key/" in page
+    assert "/api/v3/core/tokens/mine/view_key/" in page
