@@ -173,7 +173,7 @@ class TransportForm(forms.ModelForm):
         for name, modes in MODE_FIELDS.items():
             if mode in modes:
                 continue
-            self._errors.pop(name, None)
+            self.errors.pop(name, None)
             if name == "webhook_url":
                 cleaned[name] = self._stored_url
             else:

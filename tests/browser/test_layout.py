@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from auditlog.demo import load_demo_data
 from directory.models import Brand, Token
 from directory.services import create_api_token
-from notifications.models import NotificationTransport
+from notifications.models import Notification, NotificationTransport
 from tests.browser.conftest import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -209,3 +209,27 @@ def test_copying_a_tokens_key(browser: Any, live_server: Any, admin: Any) -> Non
     assert token.key not in page.content()  # fetched on demand, never in the page
     assert Token.objects.filter(identifier="siem-agent").exists()
     context.close()
+
+
+def test_the_notification_drawer_is_used_with_the_keyboard(page: Any, admin: Any) -> None:
+    Notification.objects.create(user=admin, body="Keyboard notice", hyperlink="/events/")
+    log_in(page)
+    page.goto("/system/settings/")
+    bell = page.locator("[data-drawer-toggle]")
+    bell.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-drawer]")).to_be_visible()
+    expect(bell).to_have_attribute("aria-expanded", "true")
+    page.wait_for_function(
+        "document.querySelector('[data-drawer]').contains(document.activeElement)"
+    )
+    assert page.evaluate("document.activeElement.textContent") == "Clear all"
+    page.keyboard.press("Tab")  # Close
+    page.keyboard.press("Tab")
+    assert "Keyboard notice" in page.evaluate(
+        "document.activeElement.closest('[data-notification]').textContent"
+    )
+    page.keyboard.press("Escape")
+    expect(page.locator("[data-drawer]")).to_be_hidden()
+    expect(bell).to_have_attribute("aria-expanded", "false")
+    assert focused(page, "[data-drawer-toggle]")
