@@ -128,9 +128,12 @@ def test_every_page_passes_axe_in_light_and_dark_and_fits_a_phone(
         log_in(page)
         if options["color_scheme"] == "dark":  # the system's theme is followed
             assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+        # Every page the navigation links to counts too, including pages added later.
+        linked = page.eval_on_selector_all("#sidebar a", "links => links.map(a => a.pathname)")
+        paths = list(dict.fromkeys([*site, *linked]))
         problems += [
             f"{label} {problem}"
-            for problem in check_pages(page, site, phone=options["viewport"] == PHONE)
+            for problem in check_pages(page, paths, phone=options["viewport"] == PHONE)
         ]
         context.close()
     assert problems == [], "\n".join(problems)
