@@ -52,24 +52,24 @@
     list.className = "chart-legend";
     list.setAttribute("data-chart-legend", "");
     chart.data.datasets.forEach(function (set, index) {
+      // A list item holding a toggle button (a list may only hold list items, for axe).
       var item = document.createElement("li");
       item.setAttribute("data-action", set.action);
-      item.tabIndex = 0;
-      item.setAttribute("role", "button");
-      item.setAttribute("aria-pressed", "true");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.setAttribute("aria-pressed", "true");
       var swatch = document.createElement("span");
       swatch.className = "swatch";
       swatch.style.background = set.backgroundColor;
-      item.append(swatch, document.createTextNode(set.label));
-      function toggle() {
+      button.append(swatch, document.createTextNode(set.label));
+      item.appendChild(button);
+      button.addEventListener("click", function () {
         var visible = chart.isDatasetVisible(index);
         chart.setDatasetVisibility(index, !visible);
         item.classList.toggle("off", visible);
-        item.setAttribute("aria-pressed", String(!visible));
+        button.setAttribute("aria-pressed", String(!visible));
         chart.update();
-      }
-      item.addEventListener("click", toggle);
-      item.addEventListener("keydown", function (event) { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); toggle(); } });
+      });
       list.appendChild(item);
     });
     var box = canvas.parentElement;
