@@ -230,3 +230,18 @@ def test_the_notification_drawer_is_used_with_the_keyboard(page: Any, admin: Any
     expect(page.locator("[data-drawer]")).to_be_hidden()
     expect(bell).to_have_attribute("aria-expanded", "false")
     assert focused(page, "[data-drawer-toggle]")
+
+
+def test_without_script_the_narrow_navigation_stays_above_the_page(
+    browser: Any, live_server: Any, admin: Any
+) -> None:
+    context = browser.new_context(
+        viewport=PHONE, java_script_enabled=False, base_url=live_server.url
+    )
+    page = context.new_page()
+    log_in(page)
+    page.goto("/directory/users/")
+    expect(page.locator("[data-nav-toggle]")).to_be_hidden()  # it would do nothing
+    expect(page.locator("#sidebar a[href='/events/']")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    context.close()
