@@ -72,7 +72,7 @@ format: install ## Apply the formatter and the lint fixes
 bench: install ## Measure the performance table on a fresh PostgreSQL (BENCH_DATABASE_URL); writes bench/results.md
 	$(PY) bench/run.py $(BENCH_ARGS)
 
-screenshots: install assets ## Save a 1280x800 screenshot of every page into screenshots/
+screenshots: install assets ## Screenshots of every page (1280x800, 390 px, dark) into screenshots/
 	$(PY) manage.py screenshots --out screenshots
 
 lock: ## Re-lock the Python dependencies from pyproject.toml

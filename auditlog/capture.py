@@ -29,12 +29,13 @@ from __future__ import annotations
 import copy
 import logging
 from typing import Any
+from uuid import UUID
 
 from django.apps import apps
 from django.conf import settings
 from django.db import models, router, transaction
 from django.db.models.expressions import Combinable
-from django.db.models.signals import m2m_changed, post_delete, post_init, post_save, pre_delete
+from django.db.models.signals import m2m_changed, post_init, post_save, pre_delete
 
 from auditlog import dbcapture
 
@@ -138,7 +139,6 @@ def connect() -> None:
         post_init.connect(_on_post_init, sender=model, dispatch_uid=uid)
         post_save.connect(_on_post_save, sender=model, dispatch_uid=uid)
         pre_delete.connect(_on_pre_delete, sender=model, dispatch_uid=uid)
-        post_delete.connect(_on_post_delete, sender=model, dispatch_uid=uid)
         for field in model._meta.local_many_to_many:
             through = field.remote_field.through
             if through is not None:
@@ -212,7 +212,7 @@ def build_diff(
     for key in sorted(keys):
         old = None if created else previous.get(key)
         new = current.get(key)
-        if old == new and type(old) is type(new):
+        if (old == new and type(old) is type(new)) or _same_json(old, new):
             continue
         if created and new is None:
             continue
@@ -221,6 +221,16 @@ def build_diff(
             "new_value": mask_field_value(key, new),
         }
     return diff
+
+
+def _same_json(old: Any, new: Any) -> bool:
+    """Whether two values would be stored as the same JSON (a UUID and its hex, a lazy string
+    and its text): such a save changed nothing, and Sales -> Sales is no change."""
+    if isinstance(old, dict | list) or isinstance(new, dict | list) or old is None or new is None:
+        return False
+    if type(old) in (bool, int, float) or type(new) in (bool, int, float):
+        return False  # 1 and True, 1 and 1.0 are different JSON
+    return str(_json_pk(old)) == str(_json_pk(new))
 
 
 def _field_name_of(state: dict[str, Any], name: str) -> str:
@@ -312,7 +322,7 @@ def _record_user_lifecycle(
 
 def _on_pre_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     if dbcapture.capturing(kwargs.get("using") or "default"):
-        dbcapture.deleting(sender._meta.db_table, instance.pk)  # the trigger records it
+        return  # the trigger records it
         return
     if capture_is_ignored():
         _trace("deletion not recorded: capture is ignored (audit_ignore)", instance)
@@ -325,50 +335,79 @@ def _on_pre_delete(sender: type[models.Model], instance: models.Model, **kwargs:
     )
 
 
-def _on_post_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
-    if dbcapture.capturing(kwargs.get("using") or "default"):
-        dbcapture.deleting(sender._meta.db_table, instance.pk, done=True)
-
-
 _M2M_ACTIONS = {"pre_add": "add", "pre_remove": "remove", "post_clear": "clear"}
+CLEARING_ATTR = "_auditlog_clearing"
+
+
+def _json_pk(pk: Any) -> Any:
+    return pk.hex if isinstance(pk, UUID) else pk
+
+
+def _name_of(obj: models.Model) -> str:
+    return str(getattr(obj, "username", None) or obj)
 
 
 def _on_m2m_changed(
     sender: type[models.Model],
     instance: models.Model,
     action: str,
+    model: type[models.Model] | None = None,
     pk_set: set[Any] | None = None,
-    reverse: bool = False,
-    using: str = "default",
     **_: Any,
 ) -> None:
-    if dbcapture.capturing(using):
-        # The through table's trigger records it; it is told from which side.
-        if action.startswith("pre_"):
-            table = sender._meta.db_table
-            dbcapture.set_m2m_hint(table, reverse=reverse, clear=action == "pre_clear")
-        else:
-            dbcapture.set_m2m_hint(None)
-        return
+    """A membership change, on both sides: an event for ``instance`` naming the related
+    objects, and one for each related object naming ``instance``. The names are stored as they
+    are now (``names``: pk -> name), so the change still reads by name after a deletion.
+    Recorded here on both capture paths: the many-to-many tables have no capture triggers
+    (the names of objects on the other side, such as permissions, are Python's ``str()``)."""
     change = _M2M_ACTIONS.get(action)
-    if change is None or capture_is_ignored() or type(instance) not in _audited:
+    if capture_is_ignored() or type(instance) not in _audited:
         if change is not None:
             _trace(f"relation {change} not recorded: ignored or model not audited", instance)
         return
-    if change != "clear" and not pk_set:
+    if change is None and action != "pre_clear":
         return
     relation = relation_name(instance, sender)
     if relation is None:
         _trace(f"relation {change} not recorded: no relation field found", instance)
         return
+    if action == "pre_clear" and model is not None:
+        # The members are gone by post_clear; keep them to name them.
+        instance.__dict__[CLEARING_ATTR] = list(getattr(instance, relation).all())
+        return
+    if change == "clear":
+        related = instance.__dict__.pop(CLEARING_ATTR, [])
+    elif not pk_set or model is None:
+        return
+    else:
+        related = list(model._default_manager.filter(pk__in=pk_set))
     _trace(f"recorded relation {change}", instance, relation=relation)
+    names = {str(_json_pk(obj.pk)): _name_of(obj) for obj in related}
     # The pks as a set; the redaction policy turns it into a sorted list like any other set.
-    value: Any = True if change == "clear" else set(pk_set or ())
+    value: Any = {"clear": True} if change == "clear" else {change: set(pk_set or ())}
     record_event(
         action=EventAction.MODEL_UPDATED,
         app=CAPTURE_APP,
-        context={"model": model_to_dict(instance), "diff": {relation: {change: value}}},
+        context={"model": model_to_dict(instance), "diff": {relation: {**value, "names": names}}},
     )
+    other_side = "remove" if change == "clear" else change
+    for obj in related:
+        reverse = relation_name(obj, sender) if type(obj) in _audited else None
+        if reverse is None:
+            continue
+        record_event(
+            action=EventAction.MODEL_UPDATED,
+            app=CAPTURE_APP,
+            context={
+                "model": model_to_dict(obj),
+                "diff": {
+                    reverse: {
+                        other_side: [instance.pk],
+                        "names": {str(_json_pk(instance.pk)): _name_of(instance)},
+                    }
+                },
+            },
+        )
 
 
 def relation_name(instance: models.Model, through: type[models.Model]) -> str | None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -39,11 +38,6 @@ from auditlog.sanitize import (
     SECRET_WORDS,
 )
 
-_hints: ContextVar[dict[str, Any] | None] = ContextVar("auditlog_db_hints", default=None)
-# The objects being deleted, by table: {table: [pk as text]} (their m2m rows go with them).
-_deleting: ContextVar[dict[str, list[str]] | None] = ContextVar(
-    "auditlog_db_deleting", default=None
-)
 _DML = re.compile(r"\s*(?:INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 _tables: re.Pattern[str] | None = None
 _migrating = False  # no triggers are installed while migrate runs; nothing to hand over
@@ -82,42 +76,11 @@ def context_json() -> str:
     key = (id(getattr(request, "user", None)), id(actor), current_origin())
     cached = getattr(request, CACHE_ATTR, None) if request is not None else None
     if cached is not None and cached[0] == key:
-        base, text = cached[1], cached[2]
-    else:
-        base = _base_context()
-        text = orjson.dumps(base).decode()
-        if request is not None:
-            setattr(request, CACHE_ATTR, (key, base, text))
-    hints = _hints.get()
-    doomed = _deleting.get()
-    if hints is None and not doomed:
-        return text
-    extra = dict(hints or {})
-    if doomed:
-        extra["deleting"] = doomed
-    return orjson.dumps({**base, **extra}).decode()
-
-
-def set_m2m_hint(table: str | None, *, reverse: bool = False, clear: bool = False) -> None:
-    """Tell the many-to-many table's trigger from which side the application changes it
-    (``None``: the change is over)."""
-    _hints.set(
-        None if table is None else {"m2m": {"table": table, "reverse": reverse, "clear": clear}}
-    )
-
-
-def deleting(table: str, pk: Any, *, done: bool = False) -> None:
-    """Name an audited object being deleted (``done``: deleted): the rows of its many-to-many
-    tables go with it and are not membership changes. A deletion that fails half-way leaves
-    its name behind, which only concerns rows that point at that very object."""
-    current = {key: list(value) for key, value in (_deleting.get() or {}).items()}
-    pks = current.setdefault(table, [])
-    if done:
-        if str(pk) in pks:
-            pks.remove(str(pk))
-    else:
-        pks.append(str(pk))
-    _deleting.set({key: value for key, value in current.items() if value} or None)
+        return str(cached[1])
+    text = orjson.dumps(_base_context()).decode()
+    if request is not None:
+        setattr(request, CACHE_ATTR, (key, text))
+    return text
 
 
 # --- The execute wrapper ------------------------------------------------------------------------

@@ -430,7 +430,12 @@ def _builders(
             group = rng.choice(directory.groups)
             context.update(
                 model=model_to_dict(group),
-                diff={"users": {rng.choice(["add", "remove"]): [target.pk]}},
+                diff={
+                    "users": {
+                        rng.choice(["add", "remove"]): [target.pk],
+                        "names": {str(target.pk): target.username},
+                    }
+                },
             )
         else:
             field_name = rng.choice(["email", "name", "is_active", "attributes"])
@@ -438,7 +443,11 @@ def _builders(
                 "email": (target.email, f"{target.username}@example.org"),
                 "name": (target.name, target.name.upper()),
                 "is_active": (True, False),
-                "attributes": ({"department": "Sales"}, {"department": rng.choice(GROUPS)}),
+                # Never Sales -> Sales: a no-op is not a change.
+                "attributes": (
+                    {"department": "Sales"},
+                    {"department": rng.choice([g for g in GROUPS if g != "Sales"])},
+                ),
             }[field_name]
             context.update(
                 model=model_to_dict(target),

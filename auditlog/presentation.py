@@ -6,8 +6,10 @@ the legend, and a diff reads the same on the log and on an object's history.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,27 +17,48 @@ import pycountry
 
 from auditlog.models import EventAction
 
-# Fixed colours for the actions people look for most; the rest get a stable palette colour.
+# Kelly's colours of maximum contrast (and a cyan): any two differ by a CIE76 distance of at
+# least 15, so neighbouring bars and legend entries never look alike. The actions seen most
+# come first and get a colour of their own; the rare rest reuse the palette, in order.
+PALETTE = (
+    "#4cb140", "#f38400", "#a1caf1", "#008856", "#0067a5", "#c9190b", "#f3c300", "#875692",
+    "#848482", "#e68fac", "#882d17", "#604e97", "#e25822", "#17becf", "#8db600", "#c2b280",
+    "#654522", "#b3446c", "#222222", "#dcd300", "#f99379", "#2b3d26",
+)  # fmt: skip
+_BY_FREQUENCY = (
+    EventAction.LOGIN,
+    EventAction.LOGIN_FAILED,
+    EventAction.LOGOUT,
+    EventAction.MODEL_CREATED,
+    EventAction.MODEL_UPDATED,
+    EventAction.MODEL_DELETED,
+    EventAction.PASSWORD_SET,
+    EventAction.AUTHORIZE_APPLICATION,
+    EventAction.SYSTEM_TASK_EXECUTION,
+    EventAction.USER_WRITE,
+    EventAction.SUSPICIOUS_REQUEST,
+    EventAction.SECRET_VIEW,
+    EventAction.CONFIGURATION_ERROR,
+    EventAction.EMAIL_SENT,
+    EventAction.EXPORT_READY,
+    EventAction.POLICY_EXECUTION,
+    EventAction.FLOW_EXECUTION,
+    EventAction.SYSTEM_TASK_EXCEPTION,
+    EventAction.SYSTEM_EXCEPTION,
+    EventAction.SECRET_ROTATE,
+    EventAction.USER_OFFBOARDED,
+    EventAction.CONFIGURATION_WARNING,
+)
+_ORDERED = (
+    *_BY_FREQUENCY,
+    *(action for action in EventAction.values if action not in _BY_FREQUENCY),
+)
 ACTION_COLORS: dict[str, str] = {
-    EventAction.LOGIN: "#4cb140",
-    EventAction.LOGIN_FAILED: "#ec7a08",
-    "login_blocked": "#c9190b",  # newer than the target release: stored events only
-    EventAction.LOGOUT: "#73bcf7",
-    EventAction.AUTHORIZE_APPLICATION: "#8481dd",
-    EventAction.MODEL_CREATED: "#38812f",
-    EventAction.MODEL_UPDATED: "#0066cc",
-    EventAction.MODEL_DELETED: "#a30000",
-    EventAction.PASSWORD_SET: "#f4c145",
-    "user_created": "#5ba352",  # newer than the target release: stored events only
-    EventAction.SUSPICIOUS_REQUEST: "#7d1007",
-    EventAction.SYSTEM_EXCEPTION: "#470000",
-    EventAction.CONFIGURATION_ERROR: "#c58c00",
-    EventAction.SECRET_VIEW: "#a18fff",
-    EventAction.EXPORT_READY: "#009596",
-    EventAction.EMAIL_SENT: "#2b9af3",
-    EventAction.POLICY_EXECUTION: "#6a6e73",
+    action: PALETTE[index % len(PALETTE)] for index, action in enumerate(_ORDERED)
 }
-_PALETTE = ("#005f60", "#6753ac", "#ec7a08", "#3e8635", "#004b95", "#8f4700", "#40199a", "#1e4f18")
+# Newer than the target release (stored events only): the colour of what the API answers.
+ACTION_COLORS["login_blocked"] = ACTION_COLORS[EventAction.LOGIN_FAILED]
+ACTION_COLORS["user_created"] = ACTION_COLORS[EventAction.MODEL_CREATED]
 
 CONTINENT_NAMES = {
     "AF": "Africa",
@@ -52,7 +75,7 @@ def action_color(action: str) -> str:
     if action in ACTION_COLORS:
         return ACTION_COLORS[action]
     digest = int(hashlib.sha256(action.encode()).hexdigest()[:8], 16)
-    return _PALETTE[digest % len(_PALETTE)]
+    return PALETTE[digest % len(PALETTE)]
 
 
 def all_action_colors() -> dict[str, str]:
@@ -91,15 +114,72 @@ def pretty(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class Part:
+    """A piece of a value in the Changes table; ``changed`` pieces are highlighted."""
+
+    text: str
+    changed: bool = False
+
+
+@dataclass(frozen=True)
 class DiffRow:
     key: str
     previous: str
     new: str
-    changes: tuple[str, ...]  # m2m: "Added ID 5", "Removed ID 5", "Cleared"
+    changes: tuple[str, ...]  # m2m: "Added ana (ID 5)", "Removed ID 5", "Cleared"
+    previous_parts: tuple[Part, ...] = ()
+    new_parts: tuple[Part, ...] = ()
+
+
+WORDS = re.compile(r"\w+|\s+|[^\w\s]", re.UNICODE)
+
+
+def _merge(parts: list[Part]) -> tuple[Part, ...]:
+    merged: list[Part] = []
+    for part in parts:
+        if merged and merged[-1].changed == part.changed:
+            merged[-1] = Part(merged[-1].text + part.text, part.changed)
+        elif part.text:
+            merged.append(part)
+    return tuple(merged)
+
+
+def highlight(previous: str, new: str, *, by_line: bool) -> tuple[tuple[Part, ...], ...]:
+    """Both texts cut into pieces, the pieces that differ marked: word by word (strings) or
+    line by line (a dict's keys, a list's items, as pretty JSON)."""
+    split = (lambda text: text.splitlines(keepends=True)) if by_line else WORDS.findall
+    old_tokens, new_tokens = split(previous), split(new)
+    matcher = difflib.SequenceMatcher(a=old_tokens, b=new_tokens, autojunk=False)
+    old_parts: list[Part] = []
+    new_parts: list[Part] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        same = tag == "equal"
+        old_parts.append(Part("".join(old_tokens[i1:i2]), not same))
+        new_parts.append(Part("".join(new_tokens[j1:j2]), not same))
+    return _merge(old_parts), _merge(new_parts)
+
+
+def _membership(change: dict[str, Any]) -> tuple[str, ...]:
+    """An m2m change read by name (stored with the event since names were kept), else by ID."""
+    stored = change.get("names")
+    names: dict[str, Any] = stored if isinstance(stored, dict) else {}
+
+    def who(pk: Any) -> str:
+        name = names.get(str(pk))
+        return f"{name} (ID {pk})" if name else f"ID {pk}"
+
+    items = [f"Added {who(pk)}" for pk in change.get("add") or []]
+    items += [f"Removed {who(pk)}" for pk in change.get("remove") or []]
+    if change.get("clear"):
+        removed = sorted(str(name) for name in names.values())
+        items.append(f"Cleared ({', '.join(removed)})" if removed else "Cleared")
+    return tuple(items)
 
 
 def diff_rows(context: dict[str, Any]) -> list[DiffRow]:
-    """The Changes table of a model event: Key / Previous value / New value."""
+    """The Changes table of a model event: Key / Previous value / New value, with what changed
+    inside each value highlighted; a value that did not change (an older event may hold one)
+    is left out."""
     diff = context.get("diff") if isinstance(context, dict) else None
     if not isinstance(diff, dict):
         return []
@@ -109,21 +189,21 @@ def diff_rows(context: dict[str, Any]) -> list[DiffRow]:
             rows.append(DiffRow(key, "-", pretty(change), ()))
             continue
         if {"add", "remove", "clear"} & set(change):
-            items: list[str] = [f"Added ID {pk}" for pk in change.get("add") or []]
-            items += [f"Removed ID {pk}" for pk in change.get("remove") or []]
-            if change.get("clear"):
-                items.append("Cleared")
-            rows.append(DiffRow(key, "-", "", tuple(items)))
+            rows.append(DiffRow(key, "-", "", _membership(change)))
             continue
-        previous = change.get("previous_value")
-        rows.append(
-            DiffRow(
-                key,
-                pretty(previous) if previous not in (None, "", {}, []) else "-",
-                pretty(change.get("new_value")),
-                (),
-            )
-        )
+        previous, new = change.get("previous_value"), change.get("new_value")
+        if previous == new and "previous_value" in change:
+            continue  # Sales -> Sales is not a change
+        old_text = pretty(previous) if previous not in (None, "", {}, []) else "-"
+        new_text = pretty(new)
+        old_parts: tuple[Part, ...]
+        new_parts: tuple[Part, ...]
+        if old_text == "-":  # nothing before: all of it is new, unless the object is new
+            old_parts, new_parts = (Part(old_text),), (Part(new_text, previous is not None),)
+        else:
+            by_line = isinstance(previous, dict | list) or isinstance(new, dict | list)
+            old_parts, new_parts = highlight(old_text, new_text, by_line=by_line)
+        rows.append(DiffRow(key, old_text, new_text, (), old_parts, new_parts))
     return rows
 
 

@@ -18,6 +18,7 @@ from django.views.generic import TemplateView
 
 from auditlog import rollups
 from auditlog.api.serializers import EventSerializer
+from auditlog.charts import volume_series
 from auditlog.listing import EVENT_LISTING, ListingError
 from auditlog.models import Event, EventAction, SystemSettings
 from auditlog.presentation import diff_rows, geo_line, pretty, user_line
@@ -203,6 +204,16 @@ def event_info(request: HttpRequest, pk: str) -> HttpResponse:
     event = get_object_or_404(Event, pk=pk)
     record_read(kind=Read.EVENT, via="page", what={"event_pk": str(event.pk)})
     return render(request, "auditlog/_event_info.html", event_context(event))
+
+
+@page_permission(VIEW_EVENT, as_json=True)
+@reads_from_replica
+def event_chart(request: HttpRequest) -> HttpResponse:
+    """Events per action over the whole period the current search covers."""
+    queryset, search_error, filter_error = filtered_events(request)
+    if search_error or filter_error:
+        return JsonResponse({"detail": str(search_error or filter_error)}, status=400)
+    return JsonResponse(volume_series(queryset))
 
 
 @page_permission(VIEW_EVENT, as_json=True)

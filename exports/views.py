@@ -3,14 +3,20 @@ with the API's permission checks (the files are never served as public media).""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
+from auditlog.models import Event
 from auditlog.web import page_permission, paginate
 from exports.api.views import DataExportViewSet
 from exports.files import file_response
-from exports.models import ADD_PERMISSION, VIEW_PERMISSION, DataExport
+from exports.models import ADD_PERMISSION, VIEW_PERMISSION, DataExport, ExportFormat
+from exports.services import ExportQueueUnavailable, request_export
+from searches.models import SavedSearch
+from searches.services import problem_of_saved
 
 # Query parameters that say nothing about which rows an export holds.
 NOT_SHOWN = {"page", "page_size"}
@@ -74,4 +80,55 @@ def export_list(request: HttpRequest) -> HttpResponse:
         }
         for export in page.object_list
     ]
-    return render(request, "exports/dataexport_list.html", {"page": page, "rows": rows})
+    saved_searches = [
+        (saved, problem_of_saved(saved))
+        for saved in SavedSearch.objects.visible_to(request.user).select_related("owner")
+    ]
+    return render(
+        request,
+        "exports/dataexport_list.html",
+        {
+            "page": page,
+            "rows": rows,
+            "saved_searches": saved_searches
+            if request.user.has_perm("auditlog.view_event")
+            else [],
+            "formats": ExportFormat.choices,
+        },
+    )
+
+
+@require_POST
+@page_permission(ADD_PERMISSION, "auditlog.view_event")
+def export_saved_search(request: HttpRequest) -> HttpResponse:
+    """Export the events of a saved search (its query, filters and order), unless it no
+    longer works: then say why instead of exporting nothing."""
+    back = redirect(reverse("exports:export-list"))
+    chosen = request.POST.get("saved_search", "")
+    saved = (
+        SavedSearch.objects.visible_to(request.user).filter(pk=int(chosen)).first()
+        if chosen.isdecimal()
+        else None
+    )
+    export_format = request.POST.get("format", ExportFormat.CSV)
+    if saved is None:
+        messages.error(request, "Pick one of your saved searches or a shared one.")
+        return back
+    if export_format not in ExportFormat.values:
+        messages.error(request, f"Unknown format {export_format!r}: use csv or jsonl.")
+        return back
+    if problem := problem_of_saved(saved):
+        messages.error(request, f"Nothing was exported. {problem}")
+        return back
+    try:
+        request_export(
+            user=request.user,  # type: ignore[arg-type]
+            model=Event,
+            query_params=saved.params(),
+            export_format=export_format,
+        )
+    except ExportQueueUnavailable as exc:
+        messages.error(request, str(exc))
+        return back
+    messages.success(request, f'Exporting the saved search "{saved.name}" in the background.')
+    return back

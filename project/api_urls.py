@@ -16,6 +16,7 @@ from notifications.api.views import (
     NotificationViewSet,
 )
 from project.api_docs import RedocView, redoc_script
+from searches.api.views import SavedSearchViewSet
 from sources.api.views import AuthentikSourceViewSet, webhook
 
 
@@ -30,6 +31,7 @@ router.register("events/transports", NotificationTransportViewSet, basename="not
 router.register("events/rules", NotificationRuleViewSet, basename="notificationrule")
 router.register("events/deliveries", NotificationDeliveryViewSet, basename="notificationdelivery")
 router.register("events/chain", EventChainViewSet, basename="eventchain")
+router.register("events/saved_searches", SavedSearchViewSet, basename="savedsearch")
 router.register("core/users", UserViewSet, basename="user")
 router.register("core/groups", GroupViewSet, basename="group")
 router.register("core/tokens", TokenViewSet, basename="token")

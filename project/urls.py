@@ -12,6 +12,7 @@ urlpatterns = [
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(), name="logout"),
     path("exports/", include("exports.urls")),
+    path("searches/", include("searches.urls")),
     path("system/sources/", include("sources.urls")),
     path("system/logs/", include("logs.urls")),
     path("", include("directory.urls")),

@@ -7,7 +7,7 @@ from django.test import Client
 
 from auditlog.models import Event
 from auditlog.sanitize import MASK
-from directory.models import Group
+from directory.models import Brand, Group
 from notifications.models import (
     DeliveryStatus,
     NotificationDelivery,
@@ -150,3 +150,48 @@ def test_failed_deliveries_are_visible(admin_user, transport) -> None:
     assert "Recent deliveries" in html
     assert "HTTP 500 from https://hooks.example.com" in html
     assert "Failed" in html
+
+
+def test_the_fields_of_the_other_modes_neither_fail_nor_change_the_transport(
+    admin_user, transport
+) -> None:
+    # A browser without script sends every field; those of the other modes are ignored.
+    client = client_for(admin_user)
+    response = client.post(
+        "/events/transports/new/",
+        {
+            "name": "mail",
+            "mode": "email",
+            "webhook_url": "ftp://not-a-webhook",
+            "webhook_body_template": "{{ unclosed",
+            "email_subject_prefix": "[Audit] ",
+        },
+    )
+    assert response.status_code == 302
+    mail = NotificationTransport.objects.get(name="mail")
+    assert (mail.webhook_url, mail.webhook_body_template) == ("", "")
+    assert mail.email_subject_prefix == "[Audit] "
+    response = client.post(
+        f"/events/transports/{transport.pk}/",
+        {"name": "ops-hook", "mode": "webhook", "webhook_url": MASK, "email_subject_prefix": "x"},
+    )
+    assert response.status_code == 302
+    transport.refresh_from_db()
+    assert transport.webhook_url == SECRET_HOOK
+    assert transport.email_subject_prefix == "authentik Notification: "  # kept, not "x"
+    # The chosen mode's fields are still validated.
+    response = client.post(
+        "/events/transports/new/",
+        {"name": "hook", "mode": "webhook", "webhook_url": "ftp://x", "email_subject_prefix": ""},
+    )
+    assert response.status_code == 400
+    assert "Enter a valid http:// or https:// URL." in response.content.decode()
+
+
+def test_a_new_transport_prefixes_email_subjects_with_the_brand_name(admin_user) -> None:
+    Brand.objects.update_or_create(default=True, defaults={"name": "Acme Audit"})
+    page = client_for(admin_user).get("/events/transports/new/").content.decode()
+    assert 'value="Acme Audit Notification: "' in page
+    assert "authentik Notification" not in page
+    assert 'data-mode-fields="webhook webhook_slack"' in page
+    assert 'data-mode-fields="email"' in page

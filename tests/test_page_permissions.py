@@ -23,6 +23,7 @@ VIEW_MODULES = (
     "directory/views.py",
     "exports/views.py",
     "notifications/views.py",
+    "searches/views.py",
     "sources/views.py",
 )
 

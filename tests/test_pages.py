@@ -155,7 +155,7 @@ def test_the_event_page_shows_the_changes_table(admin_user) -> None:
     assert "&quot;ana@new.example.com&quot;" in html
 
 
-def test_membership_changes_read_as_added_and_removed_ids(admin_user) -> None:
+def test_membership_changes_read_by_name_with_the_id(admin_user) -> None:
     group = Group.objects.create(name="Ops")
     ana = User.objects.create_user("ana")
     group.users.add(ana)
@@ -164,8 +164,19 @@ def test_membership_changes_read_as_added_and_removed_ids(admin_user) -> None:
     events = Event.objects.filter(
         action=EventAction.MODEL_UPDATED, context__model__pk=group.pk.hex
     ).order_by("created")
-    assert f"Added ID {ana.pk}" in client.get(f"/events/{events[0].pk}/info/").content.decode()
-    assert "Cleared" in client.get(f"/events/{events[1].pk}/info/").content.decode()
+    assert (
+        f"Added ana (ID {ana.pk})" in client.get(f"/events/{events[0].pk}/info/").content.decode()
+    )
+    assert "Cleared (ana)" in client.get(f"/events/{events[1].pk}/info/").content.decode()
+    # An event written before names were kept still reads by ID.
+    model = {"pk": group.pk.hex, "app": "directory", "model_name": "group", "name": "Ops"}
+    old = Event(
+        action=EventAction.MODEL_UPDATED,
+        app="t",
+        context={"model": model, "diff": {"users": {"add": [7]}}},
+    )
+    old.save()
+    assert "Added ID 7" in client.get(f"/events/{old.pk}/info/").content.decode()
 
 
 def test_an_objects_page_shows_its_own_history(admin_user) -> None:
@@ -345,3 +356,18 @@ def test_a_filter_value_the_listing_refuses_is_a_message_not_a_server_error(admi
     points = client.get("/events/map/", {"client_ip": "not-an-address"})
     assert points.status_code == 400
     assert points.json() == {"detail": "client_ip: 'not-an-address' is not a valid IP address."}
+
+
+def test_the_copy_key_action_is_offered_only_for_keys_the_user_may_view(admin_user, nobody) -> None:
+    other = Token.objects.create(user=admin_user, identifier="admins", intent=TokenIntent.API)
+    reader = grant(nobody, "directory.view_token")
+    own = Token.objects.create(user=reader, identifier="mine", intent=TokenIntent.API)
+    page = client_for(reader).get("/directory/tokens/").content.decode()
+    assert f'data-copy-key="/api/v3/core/tokens/{own.identifier}/view_key/"' in page
+    assert "/api/v3/core/tokens/admins/view_key/" not in page
+    # The key itself stays behind the API's permission check.
+    assert client_for(reader).get("/api/v3/core/tokens/admins/view_key/").status_code == 403
+    assert other.key not in page and own.key not in page
+    page = client_for(admin_user).get("/directory/tokens/").content.decode()
+    assert "/api/v3/core/tokens/admins/view_key/" in page
+    assert "/api/v3/core/tokens/mine/view_key/" in page

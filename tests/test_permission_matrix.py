@@ -17,6 +17,7 @@ from directory.models import Brand, Group, Token, TokenIntent, User
 from directory.services import create_api_token
 from exports.models import DataExport, ExportStatus
 from notifications.models import Notification, NotificationRule, NotificationTransport
+from searches.models import SavedSearch
 from sources.services import create_source
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +48,7 @@ MATRIX = [
     Visit("GET", "/events/{event}/", (LOGIN, DENIED, 200, 200), api=False),
     Visit("GET", "/events/{event}/info/", (LOGIN, DENIED, 200, 200), api=False),
     Visit("GET", "/events/map/", (LOGIN, DENIED, 200, 200), api=False),
+    Visit("GET", "/events/chart/", (LOGIN, DENIED, 200, 200), api=False),
     Visit("GET", "/events/search-help/", (LOGIN, 200, 200, 200), api=False),
     Visit("GET", "/notifications/drawer/", (LOGIN, 200, 200, 200), api=False),
     Visit("GET", "/events/rules/", (LOGIN, DENIED, DENIED, 200), api=False),
@@ -60,6 +62,9 @@ MATRIX = [
         "POST", "/events/transports/{transport}/delete/", (LOGIN, DENIED, DENIED, 302), api=False
     ),
     Visit("GET", "/exports/", (LOGIN, DENIED, DENIED, 200), api=False),
+    Visit("GET", "/searches/", (LOGIN, DENIED, 200, 200), api=False),
+    Visit("GET", "/searches/{saved}/", (LOGIN, DENIED, 200, 200), api=False),
+    Visit("POST", "/searches/{saved}/delete/", (LOGIN, DENIED, DENIED, 302), api=False),
     Visit("GET", "/exports/{export}/download/", (LOGIN, 404, 404, 200), api=False),
     Visit("GET", "/directory/users/", (LOGIN, DENIED, 200, 200), api=False),
     Visit("GET", "/directory/users/{ana}/", (LOGIN, DENIED, 200, 200), api=False),
@@ -133,6 +138,22 @@ MATRIX = [
     ),
     Visit("DELETE", "/api/v3/events/notifications/{notification}/", (DENIED, 404, 404, 204)),
     Visit("POST", "/api/v3/events/notifications/mark_all_seen/", (DENIED, 204, 204, 204)),
+    # Saved searches: the auditor sees the administrator's shared one, but may not change it.
+    Visit("GET", "/api/v3/events/saved_searches/", (DENIED, DENIED, 200, 200)),
+    Visit("GET", "/api/v3/events/saved_searches/{saved}/", (DENIED, DENIED, 200, 200)),
+    Visit(
+        "POST",
+        "/api/v3/events/saved_searches/",
+        (DENIED, DENIED, 201, 201),
+        {"name": "new-search", "query": 'action = "login"'},
+    ),
+    Visit(
+        "PATCH",
+        "/api/v3/events/saved_searches/{saved}/",
+        (DENIED, DENIED, DENIED, 200),
+        {"name": "renamed"},
+    ),
+    Visit("DELETE", "/api/v3/events/saved_searches/{saved}/", (DENIED, DENIED, DENIED, 204)),
     # Rules, transports, deliveries.
     Visit("GET", "/api/v3/events/rules/", (DENIED, DENIED, DENIED, 200)),
     Visit(
@@ -252,6 +273,7 @@ def objects(admin_user: User, settings: Any, tmp_path: Any) -> dict[str, str]:
     )
     export.file.save(f"events_{export.pk}.csv", ContentFile(b"Pk\n1\n"))
     brand = Brand.objects.create(domain="acme.example.com", name="Acme")
+    saved = SavedSearch.objects.create(owner=admin_user, name="matrix-search", shared=True)
     source, _ = create_source(name="matrix-source", url="https://auth.example.com", token="t")
     return {
         "source": str(source.pk),
@@ -263,6 +285,7 @@ def objects(admin_user: User, settings: Any, tmp_path: Any) -> dict[str, str]:
         "transport": str(transport.pk),
         "export": str(export.pk),
         "brand": str(brand.pk),
+        "saved": str(saved.pk),
     }
 
 

@@ -27,6 +27,7 @@ from notifications.models import (
     TransportMode,
     validate_webhook_url,
 )
+from searches.services import SavedSearchError, resolve_saved_search
 
 
 class NotificationSerializer(StrictInputMixin, serializers.ModelSerializer):
@@ -136,6 +137,14 @@ class NotificationRuleSerializer(StrictInputMixin, serializers.ModelSerializer):
         help_text="Transport pks; none: a notification in the drawer.",
     )
     transports_obj = TransportReferenceSerializer(source="transports", many=True, read_only=True)
+    # Our own extension: a saved search (its pk or name) whose query and filters become the
+    # match; one that no longer parses is a 400 that says why.
+    saved_search = serializers.CharField(
+        write_only=True,
+        required=False,
+        max_length=200,
+        help_text="A saved search (pk or name) you may use: its query becomes the match.",
+    )
 
     class Meta:
         model = NotificationRule
@@ -150,6 +159,7 @@ class NotificationRuleSerializer(StrictInputMixin, serializers.ModelSerializer):
             "destination_event_user",
             "transports",
             "transports_obj",
+            "saved_search",
         ]
         # Optional, for authentik's clients (whose rules have no match): left out, the rule
         # matches no event until one is set. Sent, it must be a query.
@@ -161,6 +171,17 @@ class NotificationRuleSerializer(StrictInputMixin, serializers.ModelSerializer):
                 "out: empty, and the rule matches no event until one is set.",
             }
         }
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        chosen = attrs.pop("saved_search", None)
+        if chosen is not None:
+            request = self.context.get("request")
+            try:
+                attrs["match"] = resolve_saved_search(chosen, getattr(request, "user", None))
+            except SavedSearchError as exc:
+                raise serializers.ValidationError({"saved_search": [str(exc)]}) from None
+        return attrs
 
 
 class NotificationDeliverySerializer(serializers.ModelSerializer):

@@ -324,7 +324,7 @@ def test_add_and_remove_user_record_membership_diffs(api_as, admin_user) -> None
     added = Event.objects.filter(
         action=EventAction.MODEL_UPDATED, context__model__pk=group.pk.hex
     ).latest("created")
-    assert added.context["diff"] == {"users": {"add": [ana.pk]}}
+    assert added.context["diff"] == {"users": {"add": [ana.pk], "names": {str(ana.pk): "ana"}}}
     assert added.user["username"] == "admin"
     assert (
         client.post(f"{GROUPS}{group.pk}/remove_user/", {"pk": ana.pk}, format="json").status_code
@@ -334,7 +334,7 @@ def test_add_and_remove_user_record_membership_diffs(api_as, admin_user) -> None
     removed = Event.objects.filter(
         action=EventAction.MODEL_UPDATED, context__model__pk=group.pk.hex
     ).latest("created")
-    assert removed.context["diff"] == {"users": {"remove": [ana.pk]}}
+    assert removed.context["diff"] == {"users": {"remove": [ana.pk], "names": {str(ana.pk): "ana"}}}
 
 
 def test_add_user_refuses_unknown_users_and_bad_bodies(api_as, admin_user) -> None:

@@ -147,13 +147,22 @@ def test_creating_a_user_records_model_created_with_who_and_how() -> None:
     assert not Event.objects.exclude(action__in=EventAction.values).exists()
 
 
-def test_adding_users_to_a_group_records_their_pks() -> None:
+def test_adding_users_to_a_group_records_their_pks_and_names_on_both_sides() -> None:
     group = Group.objects.create(name="Engineering")
     ana = User.objects.create_user("ana")
     ben = User.objects.create_user("ben")
     group.users.add(ana, ben)
     event = events_for(group, EventAction.MODEL_UPDATED)[-1]
-    assert event.context["diff"] == {"users": {"add": sorted([ana.pk, ben.pk])}}
+    assert event.context["diff"] == {
+        "users": {
+            "add": sorted([ana.pk, ben.pk]),
+            "names": {str(ana.pk): "ana", str(ben.pk): "ben"},
+        }
+    }
+    # Each user's own history says which group they joined, by name.
+    assert events_for(ana, EventAction.MODEL_UPDATED)[-1].context["diff"] == {
+        "groups": {"add": [group.pk.hex], "names": {group.pk.hex: "Engineering"}}
+    }
 
 
 def test_removing_and_clearing_members_are_recorded() -> None:
@@ -162,12 +171,15 @@ def test_removing_and_clearing_members_are_recorded() -> None:
     group.users.add(ana)
     group.users.remove(ana)
     assert events_for(group, EventAction.MODEL_UPDATED)[-1].context["diff"] == {
-        "users": {"remove": [ana.pk]}
+        "users": {"remove": [ana.pk], "names": {str(ana.pk): "ana"}}
     }
     group.users.add(ana)
     group.users.clear()
     assert events_for(group, EventAction.MODEL_UPDATED)[-1].context["diff"] == {
-        "users": {"clear": True}
+        "users": {"clear": True, "names": {str(ana.pk): "ana"}}
+    }
+    assert events_for(ana, EventAction.MODEL_UPDATED)[-1].context["diff"] == {
+        "groups": {"remove": [group.pk.hex], "names": {group.pk.hex: "Engineering"}}
     }
 
 
@@ -176,7 +188,9 @@ def test_changes_from_the_other_side_of_the_relation_name_that_side() -> None:
     ana = User.objects.create_user("ana")
     ana.groups.add(group)
     event = events_for(ana, EventAction.MODEL_UPDATED)[-1]
-    assert event.context["diff"] == {"groups": {"add": [group.pk.hex]}}
+    assert event.context["diff"] == {
+        "groups": {"add": [group.pk.hex], "names": {group.pk.hex: "Engineering"}}
+    }
 
 
 def test_adding_a_member_twice_records_nothing_the_second_time() -> None:

@@ -58,4 +58,4 @@ def log_in(page: Any, username: str = "admin", password: str = PASSWORD) -> None
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
-    page.wait_for_selector(".topbar-user")
+    page.wait_for_selector(".topbar-user", state="attached")

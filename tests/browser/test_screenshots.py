@@ -27,7 +27,7 @@ def slow_volume(page: Any, seconds: float) -> None:
         time.sleep(seconds)
         route.continue_()
 
-    page.route("**/events/volume/**", delay)
+    page.route("**/events/chart/**", delay)
 
 
 def test_the_overview_is_taken_once_chart_and_map_are_drawn(page: Any, demo: None) -> None:
@@ -43,7 +43,7 @@ def test_the_overview_is_taken_once_chart_and_map_are_drawn(page: Any, demo: Non
 
 def test_a_chart_that_cannot_be_drawn_stops_the_screenshot(page: Any, demo: None) -> None:
     log_in(page)
-    page.route("**/events/volume/**", lambda route: route.fulfill(status=500, body="{}"))
+    page.route("**/events/chart/**", lambda route: route.fulfill(status=500, body="{}"))
     page.goto("/events/")
     with pytest.raises(CommandError, match="could not draw"):
         wait_until_drawn(page, timeout=5000)

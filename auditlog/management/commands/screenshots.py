@@ -1,6 +1,7 @@
-"""Screenshots of every page at 1280x800, so a person can look at them without starting the
-server. By default it builds a throw-away site (its own SQLite file and demo data) and serves it
-on a free port; --base-url points it at a running site instead."""
+"""Screenshots of every page at 1280x800, and again at a phone's 390 px and in the dark theme,
+so a person can look at them without starting the server. By default it builds a throw-away
+site (its own SQLite file and demo data) and serves it on a free port; --base-url points it at
+a running site instead."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.error import URLError
 from urllib.request import urlopen
 
@@ -24,7 +25,10 @@ PASSWORD = "screenshots-Password-1"  # noqa: S105 - a throw-away site's admin
 
 
 class Command(BaseCommand):
-    help = "Save a 1280x800 screenshot of every page of the web admin into a folder."
+    help = (
+        "Save a screenshot of every page of the web admin into a folder: at 1280x800, at 390 px"
+        " (-narrow) and in the dark theme (-dark)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--out", default="screenshots", help="Folder for the PNG files.")
@@ -59,7 +63,13 @@ class Command(BaseCommand):
                 with sync_playwright() as playwright:
                     browser = launch(playwright)
                     try:
-                        saved = capture(browser, base_url, folder, username, password)
+                        saved = [
+                            name
+                            for variant in VARIANTS
+                            for name in capture(
+                                browser, base_url, folder, username, password, variant=variant
+                            )
+                        ]
                     finally:
                         browser.close()
             finally:
@@ -128,14 +138,45 @@ Notification.objects.create(
 """
 
 
-def capture(browser: Any, base_url: str, folder: Path, username: str, password: str) -> list[str]:
+class Variant(NamedTuple):
+    suffix: str  # of the file names: "02-overview-dark.png"
+    viewport: dict[str, int]
+    color_scheme: str
+
+
+PHONE = {"width": 390, "height": 844}
+VARIANTS = [
+    Variant("", VIEWPORT, "light"),
+    Variant("-narrow", PHONE, "light"),
+    Variant("-dark", VIEWPORT, "dark"),
+]
+
+
+def capture(
+    browser: Any,
+    base_url: str,
+    folder: Path,
+    username: str,
+    password: str,
+    *,
+    variant: Variant = VARIANTS[0],
+) -> list[str]:
     """Log in, visit each page, save one PNG per page; return the file names."""
-    page = browser.new_page(viewport=VIEWPORT)
+    context = browser.new_context(viewport=variant.viewport, color_scheme=variant.color_scheme)
+    try:
+        return _capture(context.new_page(), base_url, folder, username, password, variant.suffix)
+    finally:
+        context.close()
+
+
+def _capture(
+    page: Any, base_url: str, folder: Path, username: str, password: str, suffix: str
+) -> list[str]:
     saved: list[str] = []
 
     def shot(name: str) -> None:
-        page.screenshot(path=str(folder / f"{name}.png"))
-        saved.append(f"{name}.png")
+        page.screenshot(path=str(folder / f"{name}{suffix}.png"))
+        saved.append(f"{name}{suffix}.png")
 
     def visit(path: str, name: str, wait_for: str | None = None) -> None:
         page.goto(base_url + path)
@@ -178,7 +219,7 @@ def capture(browser: Any, base_url: str, folder: Path, username: str, password: 
     visit(f"/directory/users/{ana}/", "10-user-detail-history")
     visit("/directory/groups/", "11-groups")
     visit("/directory/tokens/", "12-tokens")
-    page.fill("#id_identifier", "elastic-agent")
+    page.fill("#id_identifier", f"elastic-agent{suffix}")
     page.click("[data-token-form] button[type=submit]")
     page.wait_for_selector("[data-new-key]")
     shot("13-token-created")
@@ -227,4 +268,5 @@ EXTRA_PAGES: list[tuple[str, str]] = [
     ("/events/transports/", "19-notification-transports"),
     ("/events/search-help/", "20-search-help"),
     ("/system/logs/", "21-process-logs"),
+    ("/searches/", "23-saved-searches"),
 ]

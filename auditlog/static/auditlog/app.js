@@ -56,8 +56,23 @@
       .catch(function () { body.innerHTML = '<p class="alert alert-error">Failed to fetch notifications.</p>'; });
   }
 
-  function openDrawer() { drawer.hidden = false; loadDrawer(); }
-  function closeDrawer() { drawer.hidden = true; }
+  /* The drawer takes the focus when it opens and gives it back to the bell when it closes,
+     so it can be used with the keyboard alone. */
+  function bell() { return document.querySelector("[data-drawer-toggle]"); }
+  function openDrawer() {
+    drawer.hidden = false;
+    bell().setAttribute("aria-expanded", "true");
+    loadDrawer().then(function () {
+      var first = drawer.querySelector("button:not([disabled]), a[href]");
+      if (first && !drawer.hidden) first.focus();
+    });
+  }
+  function closeDrawer() {
+    var inside = drawer.contains(document.activeElement);
+    drawer.hidden = true;
+    bell().setAttribute("aria-expanded", "false");
+    if (inside) bell().focus();
+  }
 
   document.addEventListener("click", function (event) {
     var target = event.target.closest("[data-drawer-toggle], [data-drawer-close], [data-mark-read], [data-clear-all], [data-expand], [data-copy], [data-test-transport], button[data-export], [data-delete-export], [data-toggle-next], tr[data-href]");
