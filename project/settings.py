@@ -8,6 +8,7 @@ import importlib.util
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "sources",
     "logs",
     "django_structlog",
+    "streams",
 ]
 
 MIDDLEWARE = [
@@ -267,6 +269,20 @@ if AUDIT_CHAIN_KEY and len(AUDIT_CHAIN_KEY) < 32:
 SOURCES_SECRET_KEY = env_str("SOURCES_SECRET_KEY", "")
 SOURCES_SYNC_OVERLAP = env_duration("SOURCES_SYNC_OVERLAP", "minutes=10")
 SOURCES_HTTP_TIMEOUT = env_int("SOURCES_HTTP_TIMEOUT", 30, minimum=1)
+# Streams to SIEMs (streams/): the key that encrypts destinations' secrets (empty: derived
+# from SECRET_KEY); how long a worker holds a destination (a dead worker's batch is sent again
+# after it); how long one run may send before it queues the next; the backoff of a failing
+# destination (doubling from the base up to the maximum); how long a destination may fail
+# before one system_task_exception event reports it; the network timeout (seconds); the
+# HOSTNAME of syslog messages (empty: this machine's name).
+STREAMS_SECRET_KEY = env_str("STREAMS_SECRET_KEY", "")
+STREAMS_LEASE = env_duration("STREAMS_LEASE", "seconds=120")
+STREAMS_RUN_BUDGET = env_int("STREAMS_RUN_BUDGET", 30, minimum=1)
+STREAMS_RETRY_BASE = env_duration("STREAMS_RETRY_BASE", "seconds=5")
+STREAMS_RETRY_MAX = env_duration("STREAMS_RETRY_MAX", "minutes=5")
+STREAMS_FAILURE_THRESHOLD = env_duration("STREAMS_FAILURE_THRESHOLD", "minutes=15")
+STREAMS_TIMEOUT = env_int("STREAMS_TIMEOUT", 30, minimum=1)
+STREAMS_SYSLOG_HOSTNAME = env_str("STREAMS_SYSLOG_HOSTNAME", "")
 # A signed checkpoint after this many newly sealed events, or this much time, whichever first.
 AUDIT_CHAIN_CHECKPOINT_EVENTS = env_int("AUDIT_CHAIN_CHECKPOINT_EVENTS", 10000, minimum=1)
 AUDIT_CHAIN_CHECKPOINT_INTERVAL = env_duration("AUDIT_CHAIN_CHECKPOINT_INTERVAL", "hours=1")
@@ -430,6 +446,11 @@ CELERY_BEAT_SCHEDULE = {
     "seal-events": {"task": "auditlog.tasks.seal_events", "schedule": crontab()},
     # Follow every enabled authentik source (sources/): new events within a minute.
     "sync-sources": {"task": "sources.tasks.sync_sources", "schedule": crontab()},
+    # Streams to SIEMs: catch up what the wake-up after each sealed batch missed, and retries.
+    "deliver-streams": {
+        "task": "streams.tasks.deliver_streams",
+        "schedule": timedelta(seconds=15),
+    },
     # A full walk of the chain; a broken link notifies the administrators.
     # Summaries of repeated reads whose window is over (auditlog/reads.py).
     "flush-reads": {"task": "auditlog.tasks.flush_reads", "schedule": crontab()},
