@@ -122,12 +122,16 @@ def deliver(destination_id: Any, *, budget: float | None = None) -> Run:
                     continue
                 return run
             records = _records(destination, page)
-            key = secrets.decrypt(destination.signing_key)
-            batch = [Outgoing(record, sign(fmt.encode(record), key)) for record in records]
             try:
+                key = secrets.decrypt(destination.signing_key)
+                batch = [Outgoing(record, sign(fmt.encode(record), key)) for record in records]
                 sender_for(destination, fmt).send(batch)
             except DeliveryFailed as exc:
                 run.error = str(exc)
+            except Exception as exc:  # a bug or a secret that no longer decrypts: shown too
+                logger.exception("Stream %s: the batch could not be built or sent", destination)
+                run.error = str(exc) or type(exc).__name__
+            if run.error:
                 _failed(destination, holder, run.error)
                 return run
             now = timezone.now()

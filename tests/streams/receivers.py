@@ -30,6 +30,10 @@ class HttpReceiver:
     url: str = ""
     status: int = 200
     hold: float = 0.0  # seconds to wait before answering (a worker can be killed meanwhile)
+    # Requests (1-based) accepted at once but answered only on ``release`` (or 2 minutes).
+    hold_after_accepting: set[int] = field(default_factory=set)
+    requests: int = 0
+    release: threading.Event = field(default_factory=threading.Event)
     bodies: list[bytes] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
@@ -46,7 +50,16 @@ def http_receiver() -> Iterator[HttpReceiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            receiver.requests += 1
             receiver.arrived.set()
+            if receiver.requests in receiver.hold_after_accepting:
+                receiver.bodies.append(body)
+                receiver.headers.append(dict(self.headers))
+                receiver.release.wait(120)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if receiver.hold:
                 time.sleep(receiver.hold)
             status = receiver.status
@@ -71,6 +84,7 @@ def http_receiver() -> Iterator[HttpReceiver]:
     try:
         yield receiver
     finally:
+        receiver.release.set()
         server.shutdown()
         server.server_close()
 
