@@ -48,7 +48,6 @@ class DestinationForm(forms.ModelForm):
             "url",
             "http_shape",
             "auth_header_name",
-            "auth_header_value",
             "host",
             "port",
             "ca_file",
@@ -58,7 +57,6 @@ class DestinationForm(forms.ModelForm):
             "path",
             "max_bytes",
             "backups",
-            "signing_key",
         ]
         widgets = {
             "name": forms.TextInput(),
@@ -66,6 +64,9 @@ class DestinationForm(forms.ModelForm):
             "url": forms.TextInput(),
         }
         labels = {"url": "URL", "verify_tls": "Verify the receiver's TLS certificate"}
+
+    # The secrets are form fields only: the model keeps the encrypted values.
+    field_order = [*Meta.fields[:9], "auth_header_value", *Meta.fields[9:], "signing_key"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -79,15 +80,6 @@ class DestinationForm(forms.ModelForm):
                 self.fields[name].help_text += " Leave empty to keep the stored one."
         self.initial.pop("auth_header_value", None)
         self.initial.pop("signing_key", None)
-
-    def _post_clean(self) -> None:
-        # The secrets are not model values: keep the stored ones while the model validates.
-        stored = {
-            name: getattr(self.instance, name) for name in ("auth_header_value", "signing_key")
-        }
-        super()._post_clean()
-        for name, value in stored.items():
-            setattr(self.instance, name, value)
 
 
 @page_permission("streams.view_destination")
