@@ -81,3 +81,12 @@ def test_duplicates_are_counted_and_a_changed_duplicate_is_reported(
     record["action"] = "logout"
     result = _check([*received[:4], json.dumps(record), *received[4:]], tmp_path)
     assert "sequence 3 arrived again with other content" in result.stdout
+
+
+def test_the_readme_example(received, tmp_path: Path) -> None:
+    record = json.loads(received[2])
+    record["context"]["n"] = 99
+    tampered = [*received[:2], json.dumps(record), *received[4:]]
+    result = _check(tampered, tmp_path, "--key", SIGNING_KEY)
+    readme = (REPO / "README.md").read_text()
+    assert result.stdout.replace(str(tmp_path / "check.jsonl"), "tampered.jsonl") in readme
