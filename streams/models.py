@@ -13,6 +13,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -192,6 +193,11 @@ class Destination(models.Model):
             URLValidator(schemes=["http", "https"])(self.url)
         except ValidationError:
             return {"url": f"{self.url!r} is not a valid http:// or https:// URL."}
+        if "@" in urlsplit(self.url).netloc:
+            return {
+                "url": "Put credentials in the authentication header (stored encrypted), "
+                "not in the URL."
+            }
         return {}
 
     def _syslog_problems(self) -> dict[str, str]:

@@ -106,7 +106,7 @@ class HttpSender:
             raise DeliveryFailed(f"HTTP {exc.code} {exc.reason}: {_excerpt(exc.read())}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise DeliveryFailed(f"{destination.url}: {reason}") from None
+            raise DeliveryFailed(mask_string(f"{destination.url}: {reason}")) from None
 
 
 def syslog_frame(item: Outgoing, hostname: str) -> bytes:

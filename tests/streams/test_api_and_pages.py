@@ -61,6 +61,7 @@ def test_the_api_creates_a_destination_and_never_answers_its_secrets(api_as, adm
     [
         ({"url": "htp:/nowhere"}, "url", "not a valid http:// or https:// URL"),
         ({"url": ""}, "url", "needs the receiver's URL"),
+        ({"url": "https://u:p4ss@splunk.example.com/"}, "url", "not in the URL"),
         ({"format": "leef"}, "format", 'Unknown format "leef"'),
         ({"filter": 'action = "login'}, "filter", "does not parse"),
         ({"batch_size": 0}, "batch_size", "greater than or equal to 1"),

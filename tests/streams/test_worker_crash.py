@@ -20,28 +20,16 @@ from streams import verify_stream
 from streams.models import Destination, Transport
 from tests.streams.conftest import SIGNING_KEY, make_destination
 from tests.streams.receivers import http_receiver
-from tests.workers import running_worker, wait_until
+from tests.workers import redis_url_or_skip, running_worker, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-BROKER = "redis://127.0.0.1:6379/4"
 SECRET = "streams-secret-key-shared-with-the-workers"
 WORKER_ENV = {
     "STREAMS_LEASE": "seconds=3",
     "STREAMS_RETRY_BASE": "seconds=1",
     "STREAMS_SECRET_KEY": SECRET,
 }
-
-
-def _redis_or_skip() -> None:
-    import redis
-
-    try:
-        redis.Redis.from_url(BROKER, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        if os.environ.get("REQUIRE_REDIS"):
-            pytest.fail("Redis is required here (REQUIRE_REDIS) but not running")
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
 
 
 def _worker_pid(queue: str) -> int:
@@ -77,7 +65,7 @@ def _lease_expired(pk: object) -> Callable[[], bool]:
 def test_a_worker_killed_mid_batch_causes_duplicates_of_that_batch_only(
     tmp_path: Path, settings
 ) -> None:
-    _redis_or_skip()
+    broker = redis_url_or_skip()
     settings.STREAMS_SECRET_KEY = SECRET
     with http_receiver() as receiver:
         destination = make_destination(
@@ -90,7 +78,7 @@ def test_a_worker_killed_mid_batch_causes_duplicates_of_that_batch_only(
         receiver.hold_after_accepting = {2}
         (tmp_path / "w1").mkdir()
         (tmp_path / "w2").mkdir()
-        with running_worker(BROKER, data_dir=tmp_path / "w1", extra_env=WORKER_ENV) as sender:
+        with running_worker(broker, data_dir=tmp_path / "w1", extra_env=WORKER_ENV) as sender:
             pid = _worker_pid(sender.conf.task_default_queue)
             sender.send_task("streams.tasks.deliver_stream", args=[str(destination.pk)])
             wait_until(lambda: receiver.requests >= 2, message="the second batch to arrive")
@@ -100,7 +88,7 @@ def test_a_worker_killed_mid_batch_causes_duplicates_of_that_batch_only(
         assert destination.events_sent == 3  # the second batch was never confirmed
         assert destination.lease_holder  # the dead worker's lease, until it expires
         receiver.release.set()
-        with running_worker(BROKER, data_dir=tmp_path / "w2", extra_env=WORKER_ENV) as sender:
+        with running_worker(broker, data_dir=tmp_path / "w2", extra_env=WORKER_ENV) as sender:
             # The scheduler sends this every 15 s; here it is sent once the dead worker's
             # lease has expired (before, the run would find the destination taken).
             wait_until(_lease_expired(destination.pk), message="the dead worker's lease")
