@@ -38,6 +38,7 @@ class Transport(models.TextChoices):
     SYSLOG_TCP = "syslog_tcp", "Syslog (RFC 5424) over TCP"
     SYSLOG_TLS = "syslog_tls", "Syslog (RFC 5424) over TLS (RFC 5425)"
     FILE = "file", "Local JSON-lines file (rotated)"
+    STORAGE = "storage", "Object storage (Django storage: S3-compatible, file system)"
 
 
 class HttpShape(models.TextChoices):
@@ -133,6 +134,11 @@ class Destination(models.Model):
         default=100 * 1024 * 1024, validators=[MinValueValidator(1024)]
     )
     backups = models.PositiveIntegerField(default=5, validators=[MaxValueValidator(1000)])
+    # Object storage (a Django storage alias of STORAGES; one object per batch)
+    storage_alias = models.CharField(max_length=100, blank=True, default="default")
+    object_prefix = models.CharField(
+        max_length=300, blank=True, default="", help_text="Empty: streams/<name>/"
+    )
     # HMAC-SHA256 key that signs each JSON record (encrypted; empty: records are not signed).
     signing_key = models.TextField(blank=True, default="", help_text="Encrypted.")
 
@@ -165,6 +171,11 @@ class Destination(models.Model):
         return Path(settings.DATA_DIR) / "streams" / f"{self.name}.jsonl"
 
     @property
+    def prefix(self) -> str:
+        prefix = self.object_prefix or f"streams/{self.name}/"
+        return prefix if prefix.endswith("/") else prefix + "/"
+
+    @property
     def healthy(self) -> bool:
         return not self.last_error
 
@@ -183,6 +194,11 @@ class Destination(models.Model):
             errors.update(self._syslog_problems())
         elif self.transport == Transport.FILE:
             errors.update(self._file_problems())
+        elif self.transport == Transport.STORAGE and self.storage_alias not in settings.STORAGES:
+            known = ", ".join(sorted(settings.STORAGES))
+            errors["storage_alias"] = (
+                f'No storage "{self.storage_alias}" in STORAGES: use one of {known}.'
+            )
         if errors:
             raise ValidationError(errors)
 

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Protocol
 
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
 
 from auditlog.sanitize import mask_string
 from streams import secrets
@@ -47,6 +49,8 @@ class Outgoing:
 
 
 class Sender(Protocol):
+    def __init__(self, destination: Destination, fmt: Format) -> None: ...
+
     def send(self, batch: Sequence[Outgoing]) -> None: ...
 
 
@@ -197,11 +201,34 @@ class FileSender:
         path.replace(path.with_name(f"{path.name}.1"))
 
 
-SENDERS: dict[str, type[HttpSender] | type[SyslogSender] | type[FileSender]] = {
+class StorageSender:
+    """One object per batch, named by its first and last sequence, through Django's storage
+    API (``STORAGES[storage_alias]``: django-storages' S3 backend for S3-compatible stores).
+    A batch sent again after a crash is saved beside the first copy (the storage picks a free
+    name), never over it."""
+
+    def __init__(self, destination: Destination, fmt: Format) -> None:
+        self.destination = destination
+
+    def send(self, batch: Sequence[Outgoing]) -> None:
+        destination = self.destination
+        first, last = batch[0].record.sequence, batch[-1].record.sequence
+        name = f"{destination.prefix}{first:012d}-{last:012d}.jsonl"
+        data = "".join(item.line + "\n" for item in batch).encode()
+        try:
+            storages[destination.storage_alias].save(name, ContentFile(data))
+        except Exception as exc:  # each backend raises its own (OSError, botocore's...)
+            raise DeliveryFailed(
+                mask_string(f"storage {destination.storage_alias}: {exc}")
+            ) from None
+
+
+SENDERS: dict[str, type[Sender]] = {
     Transport.HTTP: HttpSender,
     Transport.SYSLOG_TCP: SyslogSender,
     Transport.SYSLOG_TLS: SyslogSender,
     Transport.FILE: FileSender,
+    Transport.STORAGE: StorageSender,
 }
 
 

@@ -57,6 +57,8 @@ class DestinationForm(forms.ModelForm):
             "path",
             "max_bytes",
             "backups",
+            "storage_alias",
+            "object_prefix",
         ]
         widgets = {
             "name": forms.TextInput(),

@@ -71,6 +71,8 @@ class DestinationSerializer(StrictInputMixin, serializers.ModelSerializer):
             "path",
             "max_bytes",
             "backups",
+            "storage_alias",
+            "object_prefix",
             "signing_key",
             "has_signing_key",
             "created",

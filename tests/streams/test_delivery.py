@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from auditlog.models import Event, EventAction, EventChainLink
 from streams import services, verify_stream
@@ -228,3 +229,35 @@ def _wait(condition, timeout: float = 5) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def test_object_storage_gets_one_object_per_batch_through_djangos_storage_api(
+    make_events, settings, tmp_path: Path
+) -> None:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "siem-bucket": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "bucket")},
+        },
+    }
+    make_events(5)
+    destination = make_destination(
+        transport=Transport.STORAGE, storage_alias="siem-bucket", batch_size=2
+    )
+    assert deliver_all(destination).sent == 5
+    objects = sorted((tmp_path / "bucket" / "streams" / "siem").iterdir())
+    assert [o.name for o in objects] == [
+        "000000000001-000000000002.jsonl",
+        "000000000003-000000000004.jsonl",
+        "000000000005-000000000005.jsonl",
+    ]
+    lines = [line for o in objects for line in o.read_text().splitlines()]
+    _assert_complete_and_in_order([json.loads(line) for line in lines], lines)
+
+
+def test_an_unknown_storage_is_refused_per_field() -> None:
+    destination = Destination(name="s3", transport=Transport.STORAGE, storage_alias="nope")
+    with pytest.raises(ValidationError) as refused:
+        destination.full_clean()
+    assert 'No storage "nope" in STORAGES' in refused.value.message_dict["storage_alias"][0]
