@@ -83,6 +83,32 @@ def tls_context(*, ca_file: str, client_cert: str, client_key: str, verify: bool
     return context
 
 
+CONFIGURATION_FIELDS = [
+    "name",
+    "paused",
+    "filter",
+    "format",
+    "transport",
+    "batch_size",
+    "url",
+    "http_shape",
+    "auth_header_name",
+    "auth_header_value",
+    "host",
+    "port",
+    "ca_file",
+    "client_cert",
+    "client_key",
+    "verify_tls",
+    "path",
+    "max_bytes",
+    "backups",
+    "storage_alias",
+    "object_prefix",
+    "signing_key",
+]
+
+
 class Destination(models.Model):
     """One SIEM (or log shipper) that receives the events matching ``filter``, in chain order.
 
@@ -163,6 +189,14 @@ class Destination(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save_configuration(self) -> None:
+        """Save what a person configures, never the delivery state: a worker may have moved
+        the position since this instance was read."""
+        if self._state.adding:
+            self.save()
+        else:
+            self.save(update_fields=CONFIGURATION_FIELDS)
 
     @property
     def file_path(self) -> Path:

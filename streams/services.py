@@ -117,8 +117,12 @@ def deliver(destination_id: Any, *, budget: float | None = None) -> Run:
                 matching_events(destination), destination.position, destination.batch_size
             )
             if not page.items:
-                if page.next_position > destination.position:
-                    mine.update(position=page.next_position)
+                if page.next_position > destination.position and mine.update(
+                    position=page.next_position, lease_until=timezone.now() + settings.STREAMS_LEASE
+                ):
+                    if time.monotonic() > deadline:
+                        run.more = True
+                        return run
                     continue
                 return run
             records = _records(destination, page)
@@ -197,11 +201,13 @@ def _failed(destination: Destination, holder: str, error: str) -> None:
 
 
 def deliverable_ids() -> list[Any]:
-    """Destinations that may have something to send now (not paused, not waiting to retry)."""
+    """Destinations that may send now: not paused, not waiting to retry, and not held by a
+    run (which goes on until it is caught up; the schedule covers what it may just miss)."""
     now = timezone.now()
     return list(
         Destination.objects.filter(paused=False)
         .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .values_list("pk", flat=True)
     )
 

@@ -105,7 +105,7 @@ def destination_form(request: HttpRequest, pk: str | None = None) -> HttpRespons
             auth_header_value=data["auth_header_value"] or None,
             signing_key=data["signing_key"] or None,
         )
-        changed.save()
+        changed.save_configuration()
         messages.success(request, f"Stream {changed.name} saved.")
         return redirect(reverse("streams:destination-list"))
     return render(

@@ -115,7 +115,7 @@ class DestinationSerializer(StrictInputMixin, serializers.ModelSerializer):
         for name, value in validated_data.items():
             setattr(instance, name, value)
         services.set_secrets(instance, **secrets_given)
-        instance.save()
+        instance.save_configuration()
         return instance
 
     def create(self, validated_data: dict[str, Any]) -> Destination:

@@ -220,3 +220,13 @@ def test_the_pages_refuse_who_may_not(nobody) -> None:
     assert viewer.post(f"{PAGES}{destination.pk}/pause/").status_code == 403
     assert not Destination.objects.get(pk=destination.pk).paused
     assert Destination.objects.filter(pk=destination.pk).exists()
+
+
+def test_saving_the_configuration_never_moves_the_position_back(make_events) -> None:
+    destination = make_destination(transport=Transport.FILE)
+    read_by_a_page = Destination.objects.get(pk=destination.pk)
+    Destination.objects.filter(pk=destination.pk).update(position=42, last_sent_sequence=41)
+    read_by_a_page.batch_size = 7
+    read_by_a_page.save_configuration()
+    saved = Destination.objects.get(pk=destination.pk)
+    assert (saved.batch_size, saved.position, saved.last_sent_sequence) == (7, 42, 41)
