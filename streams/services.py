@@ -34,6 +34,7 @@ from streams import secrets
 from streams.formats import StreamRecord, get_format
 from streams.models import Destination
 from streams.transports import DeliveryFailed, Outgoing, sender_for
+from streams.verify_stream import canonical, find_chain
 
 logger = logging.getLogger(__name__)
 
@@ -48,15 +49,17 @@ def matching_events(destination: Destination) -> QuerySet[Event]:
 
 
 def sign(line: str, key: str) -> str:
-    """``line`` with ``"hmac": HMAC-SHA256(key, canonical JSON of the record without it)``
-    added, when the line is a JSON object (other formats go unsigned)."""
-    if not key or not line.startswith("{") or not line.endswith("}"):
+    """``line`` with ``hmac`` added to its chain object: HMAC-SHA256 under ``key`` of the
+    record's canonical JSON without it (see :mod:`streams.verify_stream`). Lines that are not
+    JSON with a chain object (CEF) go unsigned."""
+    if not key or not line.startswith("{"):
         return line
     document = json.loads(line)
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    digest = hmac.new(key.encode(), canonical.encode(), hashlib.sha256).hexdigest()
-    separator = "," if len(document) else ""
-    return f'{line[:-1]}{separator}"{SIGNATURE_FIELD}":"{digest}"}}'
+    chain = find_chain(document)
+    if chain is None:
+        return line
+    chain[SIGNATURE_FIELD] = hmac.new(key.encode(), canonical(document), hashlib.sha256).hexdigest()
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass

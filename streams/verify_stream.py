@@ -11,8 +11,9 @@ the record sent to this destination before it. The script reports
 * a gap: a record whose ``previous_sequence`` is not the sequence of the record before it
   (records were removed, or never arrived);
 * an altered link: two consecutive chain positions whose ``prev_hash`` is not the hash before;
-* an altered record: with ``--key`` (the destination's signing key), a record whose ``hmac``
-  (HMAC-SHA256 of the record's canonical JSON without ``hmac``) does not match, or is missing;
+* an altered record: with ``--key`` (the destination's signing key), a record whose
+  ``chain.hmac`` (HMAC-SHA256 of the record's canonical JSON without it) does not match, or
+  is missing;
 * a duplicate whose content differs from the first copy (plain duplicates, which follow a
   worker crash under at-least-once delivery, are counted, not errors).
 
@@ -39,7 +40,8 @@ def canonical(document: dict[str, Any]) -> bytes:
 
 
 def find_chain(document: Any) -> dict[str, Any] | None:
-    """The ``chain`` object of a record, wherever its format put it."""
+    """The ``chain`` object of a record, wherever its format put it (``chain`` in ``api``,
+    ``auditlog.chain`` in ECS, ``unmapped.chain`` in OCSF)."""
     if isinstance(document, dict):
         if document.keys() >= CHAIN_KEYS:
             return document
@@ -82,15 +84,15 @@ def verify(lines: Iterable[str], key: str | None = None) -> Report:
         except ValueError:
             report.problems.append(f"line {number}: not JSON")
             continue
-        if isinstance(document, dict) and "event" in document and "chain" not in document:
+        if isinstance(document, dict) and {"event", "sourcetype"} <= document.keys():
             document = document["event"]  # Splunk HEC's envelope
         chain = find_chain(document)
         if not isinstance(document, dict) or chain is None:
             report.problems.append(f"line {number}: no chain (sequence, hash) in the record")
             continue
         sequence = chain["sequence"]
+        signature = chain.pop("hmac", None)
         if key is not None:
-            signature = document.pop("hmac", None)
             expected = hmac.new(key.encode(), canonical(document), hashlib.sha256).hexdigest()
             if signature is None:
                 report.problems.append(f"line {number}: sequence {sequence} is not signed")

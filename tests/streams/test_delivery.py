@@ -83,6 +83,8 @@ def test_splunk_hec_shape_wraps_each_record_with_its_time(make_events) -> None:
     created = Event.objects.get(event_uuid=objects[0]["event"]["pk"]).created
     assert objects[0]["time"] == pytest.approx(created.timestamp())
     assert objects[0]["sourcetype"] == "_json"
+    lines = receiver.bodies[0].decode().split("\n")
+    assert verify_stream.verify(lines, key=SIGNING_KEY).problems == []
 
 
 def test_a_refused_connection_is_shown_in_the_receivers_words(make_events) -> None:

@@ -90,3 +90,27 @@ def test_the_readme_example(received, tmp_path: Path) -> None:
     result = _check(tampered, tmp_path, "--key", SIGNING_KEY)
     readme = (REPO / "README.md").read_text()
     assert result.stdout.replace(str(tmp_path / "check.jsonl"), "tampered.jsonl") in readme
+
+
+@pytest.mark.parametrize("name", ["ecs", "ocsf"])
+def test_every_json_format_is_signed_and_checked(name: str, make_events, tmp_path: Path) -> None:
+    make_events(4)
+    path = tmp_path / f"{name}.jsonl"
+    deliver_all(make_destination(transport=Transport.FILE, path=str(path), format=name))
+    lines = path.read_text().splitlines()
+    assert _check(lines, tmp_path, "--key", SIGNING_KEY).returncode == 0
+    record = json.loads(lines[1])
+    record["@timestamp" if name == "ecs" else "time"] = 0
+    result = _check([lines[0], json.dumps(record), *lines[2:]], tmp_path, "--key", SIGNING_KEY)
+    assert "sequence 2 was altered" in result.stdout
+    result = _check([lines[0], *lines[2:]], tmp_path, "--key", SIGNING_KEY)
+    assert "gap: the record(s) sent after sequence 1 up to 2 are missing" in result.stdout
+
+
+def test_cef_lines_go_unsigned_but_carry_the_chain(make_events, tmp_path: Path) -> None:
+    make_events(2)
+    path = tmp_path / "cef.log"
+    deliver_all(make_destination(transport=Transport.FILE, path=str(path), format="cef"))
+    first, second = path.read_text().splitlines()
+    assert first.startswith("CEF:0|") and "hmac" not in first
+    assert "cn1=2 cn1Label=chainSequence" in second and "cn2=1" in second
