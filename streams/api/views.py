@@ -12,7 +12,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import (
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -25,6 +30,20 @@ from streams import services
 from streams.models import Destination
 
 SECRET_FIELDS = ("auth_header_value", "signing_key")
+
+
+class HealthSerializer(serializers.Serializer):
+    """A destination's health (``streams.services.Health``)."""
+
+    lag_events = serializers.IntegerField(help_text="Matching events sealed after the position.")
+    lag_seconds = serializers.FloatField(help_text="Age of the oldest of them (0: caught up).")
+    last_success = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField(help_text="The receiver's own words; empty when healthy.")
+    last_error_at = serializers.DateTimeField(allow_null=True)
+    failing_since = serializers.DateTimeField(allow_null=True)
+    retry_at = serializers.DateTimeField(allow_null=True)
+    position = serializers.IntegerField(help_text="The last chain sequence looked at.")
+    head = serializers.IntegerField(help_text="The last sealed chain sequence.")
 
 
 class DestinationSerializer(StrictInputMixin, serializers.ModelSerializer):
@@ -89,6 +108,7 @@ class DestinationSerializer(StrictInputMixin, serializers.ModelSerializer):
     def get_has_signing_key(self, destination: Destination) -> bool:
         return bool(destination.signing_key)
 
+    @extend_schema_field(HealthSerializer)
     def get_health(self, destination: Destination) -> dict[str, Any]:
         return services.health(destination).as_json()
 
@@ -188,7 +208,7 @@ class DestinationViewSet(viewsets.ModelViewSet):
         position = services.replay(destination, from_time=from_time, from_position=from_position)
         return Response({"position": position})
 
-    @extend_schema(summary="Health", responses={200: inline_serializer("StreamHealth", {})})
+    @extend_schema(summary="Health", responses={200: HealthSerializer})
     @action(detail=True, methods=["get"])
     def health(self, request: Request, pk: str | None = None) -> Response:
         return Response(services.health(self.get_object()).as_json())

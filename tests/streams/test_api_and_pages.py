@@ -200,6 +200,12 @@ def test_the_pages_list_create_and_refuse_bad_fields(admin_user, tmp_path: Path)
     assert (
         browser.post(f"{PAGES}{destination.pk}/replay/", {"from_position": "1"}).status_code == 302
     )
+    Destination.objects.filter(pk=destination.pk).update(position=5)
+    replayed = browser.post(
+        f"{PAGES}{destination.pk}/replay/", {"from_position": "", "from_time": "2000-01-01T00:00"}
+    )
+    assert replayed.status_code == 302
+    assert Destination.objects.get(pk=destination.pk).position == 0
 
 
 def test_the_pages_refuse_who_may_not(nobody) -> None:
