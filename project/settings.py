@@ -283,6 +283,9 @@ STREAMS_RETRY_MAX = env_duration("STREAMS_RETRY_MAX", "minutes=5")
 STREAMS_FAILURE_THRESHOLD = env_duration("STREAMS_FAILURE_THRESHOLD", "minutes=15")
 STREAMS_TIMEOUT = env_int("STREAMS_TIMEOUT", 30, minimum=1)
 STREAMS_SYSLOG_HOSTNAME = env_str("STREAMS_SYSLOG_HOSTNAME", "")
+# Directories under which file destinations may write (an administrator of the pages must not
+# be able to append to any file the server can write).
+STREAMS_FILE_ROOTS = env_list("STREAMS_FILE_ROOTS", [str(DATA_DIR / "streams")])
 # A signed checkpoint after this many newly sealed events, or this much time, whichever first.
 AUDIT_CHAIN_CHECKPOINT_EVENTS = env_int("AUDIT_CHAIN_CHECKPOINT_EVENTS", 10000, minimum=1)
 AUDIT_CHAIN_CHECKPOINT_INTERVAL = env_duration("AUDIT_CHAIN_CHECKPOINT_INTERVAL", "hours=1")

@@ -288,6 +288,11 @@ class Destination(models.Model):
     def _file_problems(self) -> dict[str, str]:
         if self.path and not Path(self.path).is_absolute():
             return {"path": "The file path must be absolute (or empty for the data directory)."}
+        target = self.file_path.resolve()
+        roots = [Path(root).resolve() for root in settings.STREAMS_FILE_ROOTS]
+        if not any(target.is_relative_to(root) for root in roots):
+            allowed = ", ".join(str(root) for root in roots)
+            return {"path": f"The file must be under {allowed} (STREAMS_FILE_ROOTS)."}
         parent = self.file_path.parent
         if parent.exists() and not parent.is_dir():
             return {"path": f"{parent} is not a directory."}

@@ -115,10 +115,16 @@ def deliver(destination_id: Any, *, budget: float | None = None) -> Run:
             destination = Destination.objects.get(pk=destination_id)
             if destination.paused or destination.lease_holder != holder:
                 return run
-            fmt = get_format(destination.format)
-            page = events_after(
-                matching_events(destination), destination.position, destination.batch_size
-            )
+            try:
+                fmt = get_format(destination.format)
+                page = events_after(
+                    matching_events(destination), destination.position, destination.batch_size
+                )
+            except Exception as exc:  # a format or filter that no longer works: shown too
+                logger.exception("Stream %s: the events could not be read", destination)
+                run.error = f"The destination's format or filter no longer works: {exc}"
+                _failed(destination, holder, run.error)
+                return run
             if not page.items:
                 if page.next_position > destination.position and mine.update(
                     position=page.next_position, lease_until=timezone.now() + settings.STREAMS_LEASE

@@ -15,7 +15,10 @@ from tests.browser.conftest import log_in
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_adding_pausing_and_resuming_a_destination(page: Any, admin: Any, tmp_path: Path) -> None:
+def test_adding_pausing_and_resuming_a_destination(
+    page: Any, admin: Any, tmp_path: Path, settings: Any
+) -> None:
+    settings.STREAMS_FILE_ROOTS = [str(tmp_path)]
     log_in(page)
     page.goto("/")
     page.click("nav >> text=Streams")

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +17,9 @@ SIGNING_KEY = "a-receiver-side-secret"
 
 
 @pytest.fixture(autouse=True)
-def _fast_retries(settings: Any) -> None:
-    settings.STREAMS_RETRY_BASE = __import__("datetime").timedelta(0)
+def _fast_retries(settings: Any, tmp_path: Path) -> None:
+    settings.STREAMS_RETRY_BASE = timedelta(0)
+    settings.STREAMS_FILE_ROOTS = [str(tmp_path), str(Path(settings.DATA_DIR) / "streams")]
 
 
 @pytest.fixture

@@ -96,6 +96,9 @@ def test_a_tls_certificate_that_does_not_load_is_refused(
     assert "The client certificate does not load" in response.json()["client_cert"][0]
     response = client.post(API, {**syslog, "ca_file": str(tmp_path / "none.pem")}, format="json")
     assert "does not exist" in response.json()["ca_file"][0]
+    outside = {"name": "cron", "transport": "file", "path": "/etc/cron.d/auditlog"}
+    response = client.post(API, outside, format="json")
+    assert "The file must be under" in response.json()["path"][0]
     response = client.post(API, {"name": "tcp", "transport": "syslog_tcp"}, format="json")
     assert set(response.json()) == {"host", "port"}
     good = {
@@ -109,7 +112,7 @@ def test_a_tls_certificate_that_does_not_load_is_refused(
 
 def test_pause_resume_replay_and_health_through_the_api(api_as, admin_user, make_events) -> None:
     make_events(3)
-    destination = make_destination(transport=Transport.FILE, path="/tmp/unused.jsonl")
+    destination = make_destination(transport=Transport.FILE)
     client = api_as(admin_user)
     url = f"{API}{destination.pk}/"
     assert client.post(f"{url}pause/").status_code == 200
