@@ -101,3 +101,14 @@ def test_sealed_events_wake_delivery(make_events, commit, tmp_path: Path) -> Non
         pk = record_event(action=EventAction.LOGIN, app="tests").event_uuid
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert str(pk) in [r["pk"] for r in records]
+
+
+def test_a_format_that_no_longer_exists_shows_on_health(make_events, tmp_path: Path) -> None:
+    make_events(1)
+    destination = make_destination(transport=Transport.FILE, path=str(tmp_path / "f.jsonl"))
+    Destination.objects.filter(pk=destination.pk).update(format="retired")
+    run = services.deliver(destination.pk)
+    destination.refresh_from_db()
+    assert 'format or filter no longer works: Unknown format "retired"' in destination.last_error
+    assert run.error == destination.last_error
+    assert destination.position == 0 and destination.lease_holder == ""
