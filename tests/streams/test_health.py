@@ -112,3 +112,22 @@ def test_a_format_that_no_longer_exists_shows_on_health(make_events, tmp_path: P
     assert 'format or filter no longer works: Unknown format "retired"' in destination.last_error
     assert run.error == destination.last_error
     assert destination.position == 0 and destination.lease_holder == ""
+
+
+def test_the_schedule_queues_every_destination_that_may_send(
+    make_events, settings, tmp_path: Path
+) -> None:
+    from project import celery_app
+    from streams.tasks import deliver_streams
+
+    schedule = settings.CELERY_BEAT_SCHEDULE["deliver-streams"]
+    assert schedule["task"] == deliver_streams.name and deliver_streams.name in celery_app.tasks
+    make_events(2)
+    ready = make_destination(name="ready", transport=Transport.FILE, path=str(tmp_path / "r"))
+    make_destination(name="paused", transport=Transport.FILE, paused=True)
+    waiting = make_destination(name="waiting", transport=Transport.FILE)
+    Destination.objects.filter(pk=waiting.pk).update(retry_at=timezone.now() + timedelta(minutes=1))
+    assert deliver_streams() == 1  # run eagerly here, as a worker would
+    assert Destination.objects.get(pk=ready.pk).events_sent == 2
+    assert Destination.objects.get(name="paused").events_sent == 0
+    assert Destination.objects.get(pk=waiting.pk).events_sent == 0
