@@ -114,3 +114,14 @@ def test_cef_lines_go_unsigned_but_carry_the_chain(make_events, tmp_path: Path) 
     first, second = path.read_text().splitlines()
     assert first.startswith("CEF:0|") and "hmac" not in first
     assert "cn1=2 cn1Label=chainSequence" in second and "cn2=1" in second
+
+
+def test_records_with_any_text_and_numbers_verify(make_events, tmp_path: Path) -> None:
+    make_events(3, name='chloé 東京 \u2028 "quoted" \\ tab\t', ratio=0.1, big=2**62, neg=-1.5e-7)
+    path = tmp_path / "unicode.jsonl"
+    deliver_all(make_destination(transport=Transport.FILE, path=str(path)))
+    # Lines end at "\n" only: JSON leaves U+2028 raw, which str.splitlines() would split at.
+    lines = path.read_text().split("\n")[:-1]
+    assert len(lines) == 3
+    result = _check(lines, tmp_path, "--key", SIGNING_KEY)
+    assert result.returncode == 0, result.stdout
