@@ -4,9 +4,10 @@
     python verify_stream.py [--key SIGNING_KEY] received.jsonl [more.jsonl ...]   (or stdin)
 
 Reads JSON lines as a destination sent them (one record per line; a Splunk HEC object is
-unwrapped to its ``event``). Each record carries ``chain``: its ``sequence`` in the sender's
-hash chain, the link ``hash``, the ``prev_hash`` and ``previous_sequence``, the sequence of
-the record sent to this destination before it. The script reports
+unwrapped to its ``event``; a syslog line is read from its first ``{``, the message). Each
+record carries ``chain``: its ``sequence`` in the sender's hash chain, the link ``hash``, the
+``prev_hash`` and ``previous_sequence``, the sequence of the record sent to this destination
+before it. The script reports
 
 * a gap: a record whose ``previous_sequence`` is not the sequence of the record before it
   (records were removed, or never arrived);
@@ -79,6 +80,8 @@ def verify(lines: Iterable[str], key: str | None = None) -> Report:
     for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
+        if not raw.lstrip().startswith("{") and "{" in raw:
+            raw = raw[raw.index("{") :]  # a syslog line as a receiver stored it: the MSG part
         try:
             document = json.loads(raw)
         except ValueError:
