@@ -110,7 +110,7 @@ def deliver(destination_id: Any, *, budget: float | None = None) -> Run:
     caught up, a batch fails, or ``budget`` seconds (``STREAMS_RUN_BUDGET``) have passed.
     Returns at once when the destination is paused, waiting for a retry, or leased by
     another worker."""
-    holder = f"{random.token_hex(8)}"
+    holder = random.token_hex(8)
     if not _claim(destination_id, holder, timezone.now()):
         return Run(claimed=False)
     run = Run()
