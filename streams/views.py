@@ -14,10 +14,21 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from auditlog.web import page_permission, refusal
+from searches.models import SavedSearch
+from searches.services import SavedSearchError, event_query_of, problem_of_saved
 from streams import services
 from streams.api.views import parse_replay
 from streams.formats import FORMATS
 from streams.models import Destination
+
+
+class SavedSearchChoice(forms.ModelChoiceField):
+    """A saved search, marked when its query no longer works (so it is not picked blindly)."""
+
+    def label_from_instance(self, obj: SavedSearch) -> str:  # type: ignore[override]
+        owner = "shared" if obj.shared else "yours"
+        broken = " (no longer works)" if problem_of_saved(obj) else ""
+        return f"{obj.name} ({owner}){broken}"
 
 
 class DestinationForm(forms.ModelForm):
@@ -70,8 +81,15 @@ class DestinationForm(forms.ModelForm):
     # The secrets are form fields only: the model keeps the encrypted values.
     field_order = [*Meta.fields[:9], "auth_header_value", *Meta.fields[9:], "signing_key"]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["saved_search"] = SavedSearchChoice(
+            queryset=SavedSearch.objects.visible_to(user),
+            required=False,
+            label="Or a saved search",
+            help_text="Its query and filters become the filter.",
+        )
+        self.order_fields([*self.field_order[:3], "saved_search", *self.field_order[3:]])
         choices = [(name, fmt.label) for name, fmt in FORMATS.items()]
         current = self.instance.format if self.instance.pk else None
         if current and current not in FORMATS:
@@ -82,6 +100,15 @@ class DestinationForm(forms.ModelForm):
                 self.fields[name].help_text += " Leave empty to keep the stored one."
         self.initial.pop("auth_header_value", None)
         self.initial.pop("signing_key", None)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if (saved := cleaned.get("saved_search")) is not None:
+            try:
+                cleaned["filter"] = event_query_of(saved)
+            except SavedSearchError as exc:
+                self.add_error("saved_search", str(exc))
+        return cleaned
 
 
 @page_permission("streams.view_destination")
@@ -96,7 +123,7 @@ def destination_form(request: HttpRequest, pk: str | None = None) -> HttpRespons
     needed = "streams.change_destination" if destination else "streams.add_destination"
     if refused := refusal(request, needed):
         return refused
-    form = DestinationForm(request.POST or None, instance=destination)
+    form = DestinationForm(request.POST or None, instance=destination, user=request.user)
     if request.method == "POST" and form.is_valid():
         changed = form.save(commit=False)
         data = form.cleaned_data

@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from auditlog.api.filters import StableOrderingFilter
 from auditlog.api.serializers import StrictInputMixin
 from auditlog.positions import PositionError, parse_position
+from searches.services import SavedSearchError, resolve_saved_search
 from streams import services
 from streams.models import Destination
 
@@ -62,6 +63,14 @@ class DestinationSerializer(StrictInputMixin, serializers.ModelSerializer):
         max_length=4096,
         help_text="HMAC-SHA256 key that signs each JSON record (`hmac`). Write-only.",
     )
+    # A saved search (pk or name) whose query and filters become the filter; one that no
+    # longer parses is a 400 that says why.
+    saved_search = serializers.CharField(
+        write_only=True,
+        required=False,
+        max_length=200,
+        help_text="A saved search (pk or name) you may use: its query becomes the filter.",
+    )
     has_auth_header = serializers.SerializerMethodField()
     has_signing_key = serializers.SerializerMethodField()
     health = serializers.SerializerMethodField()
@@ -94,6 +103,7 @@ class DestinationSerializer(StrictInputMixin, serializers.ModelSerializer):
             "object_prefix",
             "signing_key",
             "has_signing_key",
+            "saved_search",
             "created",
             "position",
             "last_sent_sequence",
@@ -113,6 +123,13 @@ class DestinationSerializer(StrictInputMixin, serializers.ModelSerializer):
         return services.health(destination).as_json()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        chosen = attrs.pop("saved_search", None)
+        if chosen is not None:
+            request = self.context.get("request")
+            try:
+                attrs["filter"] = resolve_saved_search(chosen, getattr(request, "user", None))
+            except SavedSearchError as exc:
+                raise serializers.ValidationError({"saved_search": [str(exc)]}) from None
         values = {k: v for k, v in attrs.items() if k not in SECRET_FIELDS}
         candidate = Destination(**{**self._current(), **values})
         try:

@@ -239,3 +239,46 @@ def test_saving_the_configuration_never_moves_the_position_back(make_events) -> 
     read_by_a_page.save_configuration()
     saved = Destination.objects.get(pk=destination.pk)
     assert (saved.batch_size, saved.position, saved.last_sent_sequence) == (7, 42, 41)
+
+
+def test_a_saved_search_becomes_the_filter(api_as, admin_user, nobody, tmp_path: Path) -> None:
+    from searches.models import SavedSearch
+
+    saved = SavedSearch.objects.create(
+        name="failures",
+        query='app = "tests"',
+        filters={"actions": ["login_failed"]},
+        owner=admin_user,
+    )
+    SavedSearch.objects.create(name="theirs", query='app = "x"', owner=nobody)
+    broken = SavedSearch.objects.create(name="broken", query="nope = 1", owner=admin_user)
+    client = api_as(admin_user)
+    response = client.post(
+        API, {"name": "by-name", "transport": "file", "saved_search": "failures"}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    expected = '(app = "tests") and (action in ("login_failed"))'
+    assert response.json()["filter"] == expected
+    for refused, words in (("theirs", "no saved search 'theirs'"), (str(broken.pk), "no longer")):
+        response = client.post(
+            API, {"name": "x", "transport": "file", "saved_search": refused}, format="json"
+        )
+        assert response.status_code == 400 and words in response.json()["saved_search"][0]
+    browser = _browser(admin_user)
+    form = {
+        "name": "by-page",
+        "transport": "file",
+        "format": "api",
+        "batch_size": 100,
+        "max_bytes": 1048576,
+        "backups": 5,
+        "auth_header_name": "Authorization",
+        "storage_alias": "default",
+        "http_shape": "json",
+        "saved_search": str(saved.pk),
+    }
+    page = browser.post(f"{PAGES}new/", form)
+    assert page.status_code == 302
+    assert Destination.objects.get(name="by-page").filter == expected
+    refused = browser.post(f"{PAGES}new/", {**form, "name": "nope", "saved_search": broken.pk})
+    assert refused.status_code == 400 and "no longer works" in refused.content.decode()
