@@ -36,7 +36,10 @@ SECRET_FIELDS = ("auth_header_value", "signing_key")
 class HealthSerializer(serializers.Serializer):
     """A destination's health (``streams.services.Health``)."""
 
-    lag_events = serializers.IntegerField(help_text="Matching events sealed after the position.")
+    lag_events = serializers.IntegerField(
+        help_text="Matching events sealed after the position (counted up to 100,000)."
+    )
+    lag_events_exact = serializers.BooleanField(help_text="False when the count stopped.")
     lag_seconds = serializers.FloatField(help_text="Age of the oldest of them (0: caught up).")
     last_success = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField(help_text="The receiver's own words; empty when healthy.")

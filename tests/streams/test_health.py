@@ -131,3 +131,12 @@ def test_the_schedule_queues_every_destination_that_may_send(
     assert Destination.objects.get(pk=ready.pk).events_sent == 2
     assert Destination.objects.get(name="paused").events_sent == 0
     assert Destination.objects.get(pk=waiting.pk).events_sent == 0
+
+
+def test_the_lag_count_stops_at_its_limit(make_events, monkeypatch, api_as, admin_user) -> None:
+    make_events(5)
+    destination = make_destination(transport=Transport.FILE)
+    assert services.health(destination).as_json()["lag_events_exact"] is True
+    monkeypatch.setattr(services, "LAG_COUNT_LIMIT", 3)
+    health = api_as(admin_user).get(f"/api/v3/streams/destinations/{destination.pk}/health/")
+    assert (health.json()["lag_events"], health.json()["lag_events_exact"]) == (3, False)
