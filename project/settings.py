@@ -416,6 +416,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
         "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
+        # The worker looks for new messages this often (kombu's default is every second): a
+        # seal queued after a commit starts within a tenth of a second, for the live stream.
+        "polling_interval": 0.1,
     }
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 else:
