@@ -1,0 +1,165 @@
+"""The event list as Server-Sent Events: ``GET /api/v3/events/events/stream/``.
+
+Each event is sent as ``id: <position>`` and ``data: <the list's JSON of the event>``, in
+commit order (:mod:`auditlog.positions`). A client that reconnects sends the last id it got as
+``Last-Event-ID`` (browsers do) or ``?after=``, and gets exactly the events after it. Without
+either, the stream starts at the head: new events only.
+
+Everything that can be refused (permissions, search, filters, the position) is checked before
+the response starts, so a refusal is a plain 400/403 with a body. Then the response streams:
+
+- under ASGI (``make run``), from an async generator: an open stream is a coroutine waiting on
+  :data:`~auditlog.live.hub.HUB`, not a thread; each read runs briefly in the thread pool;
+- under WSGI (``runserver``, the tests' live server), from a plain generator in the request's
+  thread.
+
+A comment (``: keep-alive``) goes out every :data:`HEARTBEAT_SECONDS` (setting
+``LIVE_HEARTBEAT_SECONDS``) so that proxies keep the connection open; it carries the position
+scanned so far as ``id:``, so a client with a narrow filter resumes from there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import tzinfo
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+from django.db.models import QuerySet
+from django.http import HttpRequest, StreamingHttpResponse
+from django.utils import timezone
+
+from auditlog.live.hub import HUB, POLL_SECONDS
+from auditlog.models import Event
+from auditlog.positions import PositionError, events_after, head_position, parse_position
+from auditlog.representation import event_json
+from project.renderers import FastJSONRenderer
+
+BATCH = 500
+RETRY_MILLISECONDS = 2000
+CONTENT_TYPE = "text/event-stream"
+_render = FastJSONRenderer().render
+
+
+def heartbeat_seconds() -> float:
+    return float(getattr(settings, "LIVE_HEARTBEAT_SECONDS", 15.0))
+
+
+def requested_position(request: HttpRequest) -> int | None:
+    """Where the client resumes: ``Last-Event-ID`` first, then ``?after=``; None: the head.
+    Raises :class:`PositionError` naming the one that is not a position."""
+    header = request.headers.get("Last-Event-ID")
+    if header is not None and header.strip():
+        return parse_position(header, name="Last-Event-ID")
+    after = request.GET.get("after")
+    if after is not None:
+        return parse_position(after, name="after")
+    return None
+
+
+class Reader:
+    """Reads one stream's events after its position, in commit order."""
+
+    def __init__(self, events: QuerySet[Event], position: int | None, tz: tzinfo) -> None:
+        self.events = events.order_by()
+        self.position = head_position() if position is None else position
+        self.tz = tz
+
+    def read(self) -> tuple[bytes, bool]:
+        """The next events as SSE text, and whether more may be waiting right now."""
+        page = events_after(self.events, self.position, BATCH)
+        progressed = page.next_position > self.position
+        self.position = max(self.position, page.next_position)
+        chunks = [
+            b"id: %d\ndata: %s\n\n" % (item.sequence, _render(event_json(item.event, self.tz)))
+            for item in page.items
+        ]
+        return b"".join(chunks), progressed and len(page.items) == BATCH
+
+    def read_fresh(self) -> tuple[bytes, bool]:
+        """:meth:`read` from a thread of the pool, on a healthy connection."""
+        close_old_connections()
+        return self.read()
+
+    def heartbeat(self) -> bytes:
+        return b"id: %d\n: keep-alive\n\n" % self.position
+
+
+def opening() -> bytes:
+    return b"retry: %d\n: stream of events in commit order\n\n" % RETRY_MILLISECONDS
+
+
+def sync_stream(reader: Reader, first: bytes) -> Iterator[bytes]:
+    HUB.join()
+    try:
+        yield opening() + first
+        beat = heartbeat_seconds()
+        last_sent = time.monotonic()
+        while True:
+            seen = reader.position
+            if not HUB.wait(seen, min(beat, max(0.0, last_sent + beat - time.monotonic()))):
+                yield reader.heartbeat()
+                last_sent = time.monotonic()
+                continue
+            more = True
+            while more:
+                chunk, more = reader.read()
+                if chunk:
+                    yield chunk
+                    last_sent = time.monotonic()
+            if reader.position == seen:  # the hub's head is ahead of the table (a reset)
+                time.sleep(POLL_SECONDS)
+    finally:
+        HUB.leave()
+
+
+async def async_stream(reader: Reader, first: bytes) -> AsyncIterator[bytes]:
+    read = sync_to_async(reader.read_fresh, thread_sensitive=False)
+    HUB.join()
+    try:
+        yield opening() + first
+        beat = heartbeat_seconds()
+        last_sent = time.monotonic()
+        while True:
+            seen = reader.position
+            timeout = min(beat, max(0.0, last_sent + beat - time.monotonic()))
+            if not await HUB.wait_async(seen, timeout):
+                yield reader.heartbeat()
+                last_sent = time.monotonic()
+                continue
+            more = True
+            while more:
+                chunk, more = await read()
+                if chunk:
+                    yield chunk
+                    last_sent = time.monotonic()
+            if reader.position == seen:
+                await _sleep(POLL_SECONDS)
+    finally:
+        HUB.leave()
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+def respond(request: HttpRequest, events: QuerySet[Event]) -> StreamingHttpResponse:
+    """The streaming response for ``events`` (already searched, filtered and permitted)
+    from the requested position. Raises :class:`PositionError` for a bad position; the first
+    read happens here, so a query the database refuses fails before anything streams."""
+    reader = Reader(events, requested_position(request), timezone.get_current_timezone())
+    first, _ = reader.read()
+    asgi = getattr(request, "scope", None) is not None
+    content: Any = async_stream(reader, first) if asgi else sync_stream(reader, first)
+    response = StreamingHttpResponse(content, content_type=CONTENT_TYPE)
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response
+
+
+__all__ = ["PositionError", "Reader", "requested_position", "respond"]
