@@ -110,6 +110,7 @@ MATRIX = [
     # The API: events (append-only).
     Visit("GET", "/api/v3/events/events/", (DENIED, DENIED, 200, 200)),
     Visit("GET", "/api/v3/events/events/{event}/", (DENIED, DENIED, 200, 200)),
+    Visit("GET", "/api/v3/events/events/stream/", (DENIED, DENIED, 200, 200)),
     Visit(
         "POST",
         "/api/v3/events/events/",
