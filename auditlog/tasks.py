@@ -7,7 +7,7 @@ from typing import Any
 from celery import shared_task
 
 from auditlog import integrity, reads, retention
-from auditlog.chain.sealing import seal_pending
+from auditlog.chain.sealing import seal_pending, wait_until
 
 
 @shared_task(name="auditlog.tasks.delete_expired_events")
@@ -22,8 +22,10 @@ def gdpr_cleanup(user_pk: Any, user_uuid: str) -> int:
 
 
 @shared_task(name="auditlog.tasks.seal_events")
-def seal_events() -> int:
-    """Chain the events committed since the last run (queued after commit, and every minute)."""
+def seal_events(not_before: float | None = None) -> int:
+    """Chain the events committed since the last run (queued after commit, and every minute);
+    ``not_before``: start no earlier (the commits of a burst are in by then)."""
+    wait_until(not_before)
     return seal_pending()
 
 

@@ -324,6 +324,9 @@ else:
 # --- REST API -------------------------------------------------------------------------------
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 10000, minimum=1)
 # Largest JSON body the API reads (ingestion batches included); larger ones are a 413.
+# The event stream (/api/v3/events/events/stream/) sends a keep-alive comment this often, so
+# that proxies and load balancers keep an idle stream open.
+LIVE_HEARTBEAT = env_duration("LIVE_HEARTBEAT", "seconds=15")
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
 # Django's own limit sits above it, so the API answers with its JSON 413 first.
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES + 1024 * 1024

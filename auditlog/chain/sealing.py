@@ -49,6 +49,13 @@ SEAL_DEBOUNCE_SECONDS = 0.2
 _Queued = tuple[UUID, bool, datetime | None]
 
 
+def wait_until(not_before: float | None) -> None:
+    """Wait until ``not_before`` (a time.time()), and no longer than the debounce interval
+    whatever the clocks of the two machines say."""
+    if not_before is not None:
+        time.sleep(min(SEAL_DEBOUNCE_SECONDS, max(0.0, not_before - time.time())))
+
+
 def seal_pending(*, batch_size: int = SEAL_BATCH_SIZE, now: datetime | None = None) -> int:
     """Seal every queued event, oldest first, one short transaction per batch; return how
     many were sealed. A batch is written whole or not at all, and published to
@@ -210,4 +217,6 @@ def enqueue_seal() -> None:
         logger.log(TRACE, "seal: one is queued already (debounced)")
         return
     _next_enqueue = now + SEAL_DEBOUNCE_SECONDS
-    seal_events.apply_async(countdown=SEAL_DEBOUNCE_SECONDS)
+    # Not a countdown: Celery holds a task with an ETA on a timer that adds up to half a second;
+    # the task waits out the rest of the interval itself.
+    seal_events.apply_async(kwargs={"not_before": time.time() + SEAL_DEBOUNCE_SECONDS})

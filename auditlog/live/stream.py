@@ -13,9 +13,9 @@ the response starts, so a refusal is a plain 400/403 with a body. Then the respo
 - under WSGI (``runserver``, the tests' live server), from a plain generator in the request's
   thread.
 
-A comment (``: keep-alive``) goes out every :data:`HEARTBEAT_SECONDS` (setting
-``LIVE_HEARTBEAT_SECONDS``) so that proxies keep the connection open; it carries the position
-scanned so far as ``id:``, so a client with a narrow filter resumes from there.
+A comment (``: keep-alive``) goes out every ``LIVE_HEARTBEAT`` (15 seconds) so that proxies keep
+the connection open; it carries the position scanned so far as ``id:``, so a client with a
+narrow filter resumes from there.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ _render = FastJSONRenderer().render
 
 
 def heartbeat_seconds() -> float:
-    return float(getattr(settings, "LIVE_HEARTBEAT_SECONDS", 15.0))
+    return max(0.1, settings.LIVE_HEARTBEAT.total_seconds())
 
 
 def requested_position(request: HttpRequest) -> int | None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from auditlog.live.hub import HUB
 @pytest.fixture(autouse=True)
 def _quick_heartbeats(settings: Any) -> None:
     """Keep-alive comments every half second, so that a test's reads never block for long."""
-    settings.LIVE_HEARTBEAT_SECONDS = 0.5
+    settings.LIVE_HEARTBEAT = timedelta(seconds=0.5)
 
 
 @pytest.fixture(autouse=True)
