@@ -20,6 +20,7 @@ narrow filter resumes from there.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import tzinfo
@@ -116,8 +117,25 @@ def sync_stream(reader: Reader, first: bytes) -> Iterator[bytes]:
         HUB.leave()
 
 
+def release_request_thread() -> None:
+    """Let the thread that ran this request's synchronous part (DRF's view, the middleware) go.
+
+    Django's ASGI handler gives each request a thread of its own for its synchronous code,
+    kept until the response ends: for a stream, that would be one idle thread per open
+    stream. The stream's own reads run in the shared pool, so the request's thread is ended
+    here (Django starts a short-lived one for its end-of-request signal)."""
+    with contextlib.suppress(Exception):  # asgiref's internals moved: the thread just stays
+        from asgiref.sync import SyncToAsync
+
+        context = SyncToAsync.thread_sensitive_context.get(None)
+        executor = SyncToAsync.context_to_thread_executor.pop(context, None) if context else None
+        if executor is not None:
+            executor.shutdown(wait=False)
+
+
 async def async_stream(reader: Reader, first: bytes) -> AsyncIterator[bytes]:
     read = sync_to_async(reader.read_fresh, thread_sensitive=False)
+    release_request_thread()
     HUB.join()
     try:
         yield opening() + first
