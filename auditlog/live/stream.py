@@ -20,15 +20,17 @@ narrow filter resumes from there.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
@@ -61,6 +63,15 @@ def requested_position(request: HttpRequest) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """What one read found: the SSE text of its events, where it ended, whether more waits."""
+
+    text: bytes
+    position: int
+    more: bool
+
+
 class Reader:
     """Reads one stream's events after its position, in commit order."""
 
@@ -68,25 +79,58 @@ class Reader:
         self.events = events.order_by()
         self.position = head_position() if position is None else position
         self.tz = tz
+        # Streams of the same query (the SQL says it all: a reader's permission is one
+        # model permission, checked before) at the same position read the same events.
+        try:
+            self.key = f"{tz}|{self.events.query}"
+        except Exception:  # a query Django cannot print: this stream reads alone
+            self.key = f"{id(self)}"
+
+    def read_at(self, position: int) -> Chunk:
+        page = events_after(self.events, position, BATCH)
+        text = b"".join(
+            b"id: %d\ndata: %s\n\n" % (item.sequence, _render(event_json(item.event, self.tz)))
+            for item in page.items
+        )
+        moved = page.next_position > position
+        return Chunk(text, max(position, page.next_position), moved and len(page.items) == BATCH)
 
     def read(self) -> tuple[bytes, bool]:
         """The next events as SSE text, and whether more may be waiting right now."""
-        page = events_after(self.events, self.position, BATCH)
-        progressed = page.next_position > self.position
-        self.position = max(self.position, page.next_position)
-        chunks = [
-            b"id: %d\ndata: %s\n\n" % (item.sequence, _render(event_json(item.event, self.tz)))
-            for item in page.items
-        ]
-        return b"".join(chunks), progressed and len(page.items) == BATCH
+        chunk = self.read_at(self.position)
+        self.position = chunk.position
+        return chunk.text, chunk.more
 
-    def read_fresh(self) -> tuple[bytes, bool]:
-        """:meth:`read` from a thread of the pool, on a healthy connection."""
+    def read_fresh(self, position: int) -> Chunk:
+        """:meth:`read_at` from a thread of the pool, on a healthy connection."""
         close_old_connections()
-        return self.read()
+        return self.read_at(position)
+
+    async def read_shared(self) -> tuple[bytes, bool]:
+        """:meth:`read`, once for all the process's streams of the same query and position:
+        when new events wake 200 streams watching the same search, one of them queries."""
+        key = (self.key, self.position)
+        task = _shared_reads.get(key)
+        if task is None:
+            read = sync_to_async(self.read_fresh, thread_sensitive=False)
+            task = asyncio.ensure_future(read(self.position))
+            _shared_reads[key] = task
+            # Kept a moment for the streams that wake a little later.
+            task.add_done_callback(
+                lambda _: asyncio.get_running_loop().call_later(
+                    SHARED_READ_SECONDS, _shared_reads.pop, key, None
+                )
+            )
+        chunk = await asyncio.shield(task)
+        self.position = chunk.position
+        return chunk.text, chunk.more
 
     def heartbeat(self) -> bytes:
         return b"id: %d\n: keep-alive\n\n" % self.position
+
+
+_shared_reads: dict[tuple[str, int], asyncio.Future[Chunk]] = {}
+SHARED_READ_SECONDS = 2.0
 
 
 def opening() -> bytes:
@@ -123,18 +167,19 @@ def release_request_thread() -> None:
     Django's ASGI handler gives each request a thread of its own for its synchronous code,
     kept until the response ends: for a stream, that would be one idle thread per open
     stream. The stream's own reads run in the shared pool, so the request's thread is ended
-    here (Django starts a short-lived one for its end-of-request signal)."""
+    here, with its database connection (Django starts a short-lived one for its end-of-request
+    signal). 200 open streams then hold no threads and no connections of their own."""
     with contextlib.suppress(Exception):  # asgiref's internals moved: the thread just stays
         from asgiref.sync import SyncToAsync
 
         context = SyncToAsync.thread_sensitive_context.get(None)
         executor = SyncToAsync.context_to_thread_executor.pop(context, None) if context else None
         if executor is not None:
+            executor.submit(connections.close_all)  # its database connection goes with it
             executor.shutdown(wait=False)
 
 
 async def async_stream(reader: Reader, first: bytes) -> AsyncIterator[bytes]:
-    read = sync_to_async(reader.read_fresh, thread_sensitive=False)
     release_request_thread()
     HUB.join()
     try:
@@ -150,7 +195,7 @@ async def async_stream(reader: Reader, first: bytes) -> AsyncIterator[bytes]:
                 continue
             more = True
             while more:
-                chunk, more = await read()
+                chunk, more = await reader.read_shared()
                 if chunk:
                     yield chunk
                     last_sent = time.monotonic()
@@ -161,8 +206,6 @@ async def async_stream(reader: Reader, first: bytes) -> AsyncIterator[bytes]:
 
 
 async def _sleep(seconds: float) -> None:
-    import asyncio
-
     await asyncio.sleep(seconds)
 
 
