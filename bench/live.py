@@ -146,6 +146,7 @@ class Streams:
     def stop(self) -> None:
         for task in self.tasks:
             task.cancel()
+        time.sleep(0.5)  # the cancelled readers close their sockets
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
@@ -252,6 +253,12 @@ def main() -> None:
         got[pk] - started for got in streams.received for pk, started in posted if pk in got
     ]
     missing = options.streams * len(posted) - len(latencies)
+    for pk, started in posted[:: max(1, len(posted) // 5)]:
+        got = [received[pk] - started for received in streams.received if pk in received]
+        if got:
+            print(
+                f"  event {pk[:8]}: first stream {min(got) * 1000:.0f} ms, last {max(got) * 1000:.0f} ms"
+            )
     p50, p95, worst = (percentile(latencies, 0.5), percentile(latencies, 0.95), max(latencies))
     ratio = loaded / idle
     lines = [
@@ -270,6 +277,11 @@ def main() -> None:
         f"| streams that got every event once, in order | {complete} of {options.streams} (missing deliveries: {missing}) | all | {'yes' if complete == options.streams else '**no**'} |",
         "",
     ]
+    lines.append(
+        "Load average during the run (1/5/15 min, this machine's other jobs included): "
+        + " / ".join(f"{value:.1f}" for value in os.getloadavg())
+        + "\n"
+    )
     report = "\n".join(lines)
     print(report)
     Path(options.output).write_text(report)
