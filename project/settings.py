@@ -137,6 +137,15 @@ elif _database["ENGINE"] == "django.db.backends.postgresql":
     # runs (charts, map, counts) and never pays back; DATABASE_URL's ?options= can override.
     _database["OPTIONS"].setdefault("options", "-c jit=off")
     _database["CONN_HEALTH_CHECKS"] = True
+    # Under ASGI (make run's web server) each request runs in a thread of its own, so a
+    # connection kept for reuse would stay with a thread that is gone and a burst of requests
+    # would open a connection each: there, a pool of at most this many per process (project/
+    # asgi.py sets 10 unless given; 0 turns it off).
+    _pool_size = env_int("DB_POOL_SIZE", 0, minimum=0)
+    if _pool_size:
+        _database["CONN_MAX_AGE"] = 0
+        _database["CONN_HEALTH_CHECKS"] = False
+        _database["OPTIONS"]["pool"] = {"min_size": 1, "max_size": _pool_size, "timeout": 20}
 DATABASES = {"default": _database}
 # Streaming replicas of the primary (PostgreSQL only): lists, searches, charts, the map and
 # exports read from them; see project/replicas.py.

@@ -203,6 +203,7 @@ def _postgres_listener(closers: list[Callable[[], Any]]) -> Callable[[float], bo
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)
+    params.pop("pool", None)
     listen = psycopg.connect(**params, autocommit=True)
     closers.append(listen.close)
     listen.execute(f"LISTEN {PG_CHANNEL}")
