@@ -109,7 +109,9 @@ class Reader:
     async def read_shared(self) -> tuple[bytes, bool]:
         """:meth:`read`, once for all the process's streams of the same query and position:
         when new events wake 200 streams watching the same search, one of them queries."""
-        key = (self.key, self.position)
+        # The hub's head in the key: a read made before the latest events were announced is
+        # never handed to a stream that woke for them.
+        key = (self.key, self.position, HUB.head)
         task = _shared_reads.get(key)
         if task is None:
             read = sync_to_async(self.read_fresh, thread_sensitive=False)
@@ -129,7 +131,7 @@ class Reader:
         return b"id: %d\n: keep-alive\n\n" % self.position
 
 
-_shared_reads: dict[tuple[str, int], asyncio.Future[Chunk]] = {}
+_shared_reads: dict[tuple[str, int, int], asyncio.Future[Chunk]] = {}
 SHARED_READ_SECONDS = 2.0
 
 
