@@ -253,6 +253,9 @@ def main() -> None:
         got[pk] - started for got in streams.received for pk, started in posted if pk in got
     ]
     missing = options.streams * len(posted) - len(latencies)
+    lost = [index for index, (pk, _) in enumerate(posted) if pk not in streams.received[0]]
+    if lost:
+        print(f"  not received by the first stream: posted events {lost}")
     for pk, started in posted[:: max(1, len(posted) // 5)]:
         got = [received[pk] - started for received in streams.received if pk in received]
         if got:
