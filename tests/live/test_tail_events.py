@@ -86,12 +86,13 @@ def test_follow_prints_new_matching_events_as_they_are_sealed() -> None:
         command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        time.sleep(2.0)  # started and waiting
         record_event(action="login", app="other", context={"username": "zed"})
         record_event(action="login", app="followed", context={"username": "ana"})
+        [first] = read_lines(process, 1, timeout=30)
+        # It is following by now: what comes next is printed as it is sealed.
         record_event(action="logout", app="followed", context={"username": "ana"})
-        lines = read_lines(process, 2, timeout=15)
-        assert "login " in lines[0] and "ana" in lines[0] and "logout" in lines[1]
+        [second] = read_lines(process, 1, timeout=10)
+        assert "login " in first and "ana" in first and "logout" in second
     finally:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=15)
