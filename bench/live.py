@@ -1,5 +1,6 @@
 """Live streams under load: many open event streams on ONE web process (gunicorn with one
-uvicorn worker, as ``make run`` serves it), a real Celery worker sealing, and list requests
+uvicorn worker, as ``make run`` serves it), a real Celery worker (two processes, as ``make
+run``'s) that seals and runs the demo's notification rules, and list requests
 that must keep their median within 2x of the idle figure; then the commit-to-client latency
 of events posted through the API, measured at every stream.
 
@@ -200,7 +201,7 @@ def main() -> None:
             "-A",
             "project",
             "worker",
-            "--pool=solo",
+            "--concurrency=2",  # as make run's worker
             "-Q",
             "live-bench",
             "--without-gossip",

@@ -115,6 +115,7 @@ class Hub:
             self.head = head
             self._condition.notify_all()
             waiters = list(self._waiters)
+        logger.debug("Live events: head %d, waking %d streams", head, len(waiters))
         for loop, future in waiters:
             with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits
                 loop.call_soon_threadsafe(_resolve, future)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from auditlog.models import Event
 from auditlog.positions import PositionError, events_after, head_position, parse_position
 from auditlog.representation import event_json
 from project.renderers import FastJSONRenderer
+
+logger = logging.getLogger(__name__)
 
 BATCH = 500
 RETRY_MILLISECONDS = 2000
@@ -104,7 +107,9 @@ class Reader:
     def read_fresh(self, position: int) -> Chunk:
         """:meth:`read_at` from a thread of the pool, on a healthy connection."""
         close_old_connections()
-        return self.read_at(position)
+        chunk = self.read_at(position)
+        logger.debug("Live events: read after %d up to %d", position, chunk.position)
+        return chunk
 
     async def read_shared(self) -> tuple[bytes, bool]:
         """:meth:`read`, once for all the process's streams of the same query and position:
