@@ -62,10 +62,13 @@ def seal_pending(*, batch_size: int = SEAL_BATCH_SIZE, now: datetime | None = No
     :mod:`auditlog.feed` once it commits. When another sealer holds the lock this returns at
     once (that one seals the rest). Links are only ever inserted and the events table is only
     read, so running it twice changes nothing. A checkpoint follows when one is due."""
+    global locked_out
     total = 0
+    locked_out = False
     while True:
         batch = _seal_batch(batch_size)
         if batch is None:
+            locked_out = True
             return total
         sealed, taken = batch
         total += sealed
@@ -189,6 +192,9 @@ def _warn_if_backdated(row: Mapping[str, Any], queued_at: datetime | None) -> No
 # --- Queueing a seal after commit ---------------------------------------------------------------
 
 _next_enqueue = 0.0
+# Whether this process's last seal_pending() found another sealer at work: that one may have
+# read the queue before the commits that asked for this seal (see seal_events).
+locked_out = False
 
 
 def request_seal() -> None:

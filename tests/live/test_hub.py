@@ -87,3 +87,29 @@ def test_on_the_embedded_defaults_one_poll_serves_every_stream(settings: Any) ->
     finally:
         hub.leave()
         hub.stop()
+
+
+def test_a_seal_that_finds_another_sealer_at_work_asks_again(monkeypatch: Any) -> None:
+    """The other sealer may have read the queue before this seal's commits: they are sealed
+    within a second all the same, not by the scheduler a minute later."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer: no second sealer to meet")
+    import psycopg
+
+    from auditlog import tasks
+    from auditlog.chain.links import LOCK_ID
+    from auditlog.models import EventChainPending
+
+    queued: list[dict[str, Any]] = []
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params.pop("pool", None)
+    with psycopg.connect(**params) as other, other.transaction():
+        other.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_ID])  # another sealer, busy
+        record_event(action="login", app="tests", context={"username": "ana"})
+        assert EventChainPending.objects.exists()  # its seal at commit met the busy lock
+        monkeypatch.setattr(tasks.seal_events, "apply_async", lambda **kw: queued.append(kw))
+        assert tasks.seal_events(not_before=time.time()) == 0
+    assert len(queued) == 1 and "not_before" in queued[0]["kwargs"]
+    assert tasks.seal_events(**queued[0]["kwargs"]) >= 1  # the lock is free: sealed now
