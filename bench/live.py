@@ -112,7 +112,7 @@ class Streams:
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port, limit=2**20)
         writer.write(
             (
-                f"GET {EVENTS}stream/?app=live-bench HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                f"GET {EVENTS}stream/?search=app%20%3D%20%22live-bench%22 HTTP/1.1\r\nHost: {parts.netloc}\r\n"
                 f"Authorization: Bearer {self.token}\r\nAccept: text/event-stream\r\n\r\n"
             ).encode()
         )
@@ -258,6 +258,15 @@ def main() -> None:
         got[pk] - started for got in streams.received for pk, started in posted if pk in got
     ]
     missing = options.streams * len(posted) - len(latencies)
+    for order in streams.order:
+        if order != wanted:
+            extra = [pk for pk in order if pk not in wanted]
+            print(
+                f"  a stream got {len(order)} events for {len(wanted)} posted: "
+                f"{len(order) - len(set(order))} twice, {len(extra)} not posted, "
+                f"in order: {[pk for pk in order if pk in wanted] == wanted}"
+            )
+            break
     lost = [index for index, (pk, _) in enumerate(posted) if pk not in streams.received[0]]
     if lost:
         print(f"  not received by the first stream: posted events {lost}")

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 EVENTS = "/api/v3/events/events/"
 STREAM = EVENTS + "stream/"
+SERVED = 'app = "served"'
 
 
 def test_served_over_asgi_with_a_worker_sealing_resuming_misses_nothing(
@@ -43,7 +44,7 @@ def test_served_over_asgi_with_a_worker_sealing_resuming_misses_nothing(
                 assert response.status_code == 201, response.text
                 return response.json()["pk"], time.monotonic()
 
-            stream = open_stream(url, f"{STREAM}?app=served", token=token)
+            stream = open_stream(url, f"{STREAM}?search={SERVED}", token=token)
             first, _ = post("first")
             [(first_id, event)] = stream.events(1)
             assert event["pk"] == first
@@ -57,7 +58,7 @@ def test_served_over_asgi_with_a_worker_sealing_resuming_misses_nothing(
 
             missed = [post(f"missed_{n}")[0] for n in range(4)]
             again = open_stream(
-                url, f"{STREAM}?app=served", token=token, last_event_id=str(first_id)
+                url, f"{STREAM}?search={SERVED}", token=token, last_event_id=str(first_id)
             )
             received = again.events(7)
             assert [event["action"] for _, event in received[:3]] == [
