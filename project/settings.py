@@ -5,6 +5,7 @@ default that lets ``make run`` and ``make test`` work straight after cloning.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import secrets
 import sys
@@ -493,8 +494,16 @@ LOG_FILES = env_bool("LOG_FILES", False)
 LOG_DIR = Path(env_str("LOG_DIR", str(DATA_DIR / "logs"))).resolve()
 LOG_FILE_MAX_BYTES = env_int("LOG_FILE_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 LOG_FILE_BACKUPS = env_int("LOG_FILE_BACKUPS", 5, minimum=1)
+# A one-off management command (not a server) keeps its terminal for its own output: its
+# console shows warnings and errors unless LOG_LEVEL asks for more.
+_COMMAND = (
+    len(sys.argv) > 1
+    and Path(sys.argv[0]).name == "manage.py"
+    and sys.argv[1] not in ("runserver", "shell", "celery")
+)
 LOGGING = build_logging(
     level=LOG_LEVEL_NUMBER,
+    console_level=logging.WARNING if _COMMAND and "LOG_LEVEL" not in os.environ else None,
     logger_levels=LOG_LEVELS,
     log_format=LOG_FORMAT,
     role=LOG_PROCESS,
