@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check lint format bench screenshots fuzz load lock assets install clean
+.PHONY: help run test check lint format bench bench-streams bench-live screenshots fuzz load lock assets install clean
 
 help: ## List the targets
 	@awk -v host=$(HOST) -v port=$(PORT) 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / { \
@@ -71,6 +71,12 @@ format: install ## Apply the formatter and the lint fixes
 
 bench: install ## Measure the performance table on a fresh PostgreSQL (BENCH_DATABASE_URL); writes bench/results.md
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-streams: install ## Stream delivery rate per worker beside the raw send rate (HTTP, syslog/TLS); writes bench/streams-results.md
+	$(PY) bench/streams.py $(BENCH_ARGS)
+
+bench-live: install ## 200 live streams on one web process: list p50 and commit-to-client latency; writes bench/live-results.md
+	$(PY) bench/live.py $(BENCH_ARGS)
 
 screenshots: install assets ## Screenshots of every page (1280x800, 390 px, dark) into screenshots/
 	$(PY) manage.py screenshots --out screenshots

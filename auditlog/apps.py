@@ -21,3 +21,7 @@ class AuditlogConfig(AppConfig):
         dbcapture.connect()
         signals.replace_last_login_receiver()
         receivers.connect()
+        from auditlog.feed import events_sealed
+        from auditlog.live import announce
+
+        events_sealed.connect(announce.on_events_sealed, dispatch_uid="auditlog.live.announce")

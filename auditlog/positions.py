@@ -3,7 +3,7 @@
 An event's position is its link's ``sequence`` in the hash chain: the sealer gives links in
 the order it takes committed events, so a reader that asks for "events after position N"
 never skips an event whose transaction committed late (polling by ``created`` does). Events
-become visible here once sealed (about two seconds after commit; see
+become visible here once sealed (within a second of their commit; see
 :mod:`auditlog.chain.sealing`).
 
 Every reader in order (the list's cursor, the live stream, SIEM streams) comes through

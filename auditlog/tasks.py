@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import shared_task
 
 from auditlog import integrity, reads, retention
-from auditlog.chain.sealing import seal_pending
+from auditlog.chain import sealing
+from auditlog.chain.sealing import SEAL_DEBOUNCE_SECONDS, seal_pending, wait_until
 
 
 @shared_task(name="auditlog.tasks.delete_expired_events")
@@ -22,9 +24,16 @@ def gdpr_cleanup(user_pk: Any, user_uuid: str) -> int:
 
 
 @shared_task(name="auditlog.tasks.seal_events")
-def seal_events() -> int:
-    """Chain the events committed since the last run (queued after commit, and every minute)."""
-    return seal_pending()
+def seal_events(not_before: float | None = None) -> int:
+    """Chain the events committed since the last run (queued after commit, and every minute);
+    ``not_before``: start no earlier (the commits of a burst are in by then)."""
+    wait_until(not_before)
+    sealed = seal_pending()
+    if not_before is not None and sealing.locked_out:
+        # Another sealer was at work and may have read the queue before the commits that
+        # queued this task: ask again shortly rather than leave them to the scheduler.
+        seal_events.apply_async(kwargs={"not_before": time.time() + SEAL_DEBOUNCE_SECONDS})
+    return sealed
 
 
 @shared_task(name="auditlog.tasks.verify_event_chain")

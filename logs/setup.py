@@ -84,6 +84,7 @@ def shared_processors(role: str) -> list[Any]:
 def build_logging(
     *,
     level: int,
+    console_level: int | None = None,
     logger_levels: dict[str, int],
     log_format: str,
     role: str,
@@ -128,6 +129,8 @@ def build_logging(
     handlers: dict[str, Any] = {
         "console": {"class": "logging.StreamHandler", "formatter": log_format},
     }
+    if console_level is not None:
+        handlers["console"]["level"] = console_level
     if file_dir is not None:
         file_dir.mkdir(parents=True, exist_ok=True)
         handlers["file"] = {

@@ -18,6 +18,7 @@ from notifications.api.views import (
 from project.api_docs import RedocView, redoc_script
 from searches.api.views import SavedSearchViewSet
 from sources.api.views import AuthentikSourceViewSet, webhook
+from streams.api.views import DestinationViewSet
 
 
 class Router(DefaultRouter):
@@ -37,6 +38,7 @@ router.register("core/groups", GroupViewSet, basename="group")
 router.register("core/tokens", TokenViewSet, basename="token")
 router.register("reports/exports", DataExportViewSet, basename="dataexport")
 router.register("sources/authentik", AuthentikSourceViewSet, basename="authentiksource")
+router.register("streams/destinations", DestinationViewSet, basename="destination")
 
 urlpatterns = [
     # Before the router: its detail routes would take "export" for a pk.

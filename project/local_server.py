@@ -46,19 +46,28 @@ def wait_for_port(
 
 @contextmanager
 def gunicorn(
-    *, env: Mapping[str, str], log: Path, workers: int = 2, extra_args: Sequence[str] = ()
+    *,
+    env: Mapping[str, str],
+    log: Path,
+    workers: int = 2,
+    extra_args: Sequence[str] = (),
+    asgi: bool = False,
 ) -> Iterator[str]:
-    """``gunicorn project.wsgi`` with ``env`` until the block ends, its output in ``log``;
-    yields its URL."""
+    """``gunicorn project.wsgi`` (or ``project.asgi`` on uvicorn workers, as ``make run``
+    serves it) with ``env`` until the block ends, its output in ``log``; yields its URL."""
     port = free_port()
+    serving = (
+        ["project.asgi", "--worker-class=uvicorn_worker.UvicornWorker"]
+        if asgi
+        else ["project.wsgi", "--threads=4"]
+    )
     command = [
         sys.executable,
         "-m",
         "gunicorn",
-        "project.wsgi",
+        *serving,
         f"--bind=127.0.0.1:{port}",
         f"--workers={workers}",
-        "--threads=4",
         "--graceful-timeout=5",
         *extra_args,
     ]

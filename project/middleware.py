@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.middleware.gzip import GZipMiddleware as DjangoGZipMiddleware
 
 # Everything the product serves comes from the product: scripts, styles, fonts, images and
 # requests are locked to 'self'. Our pages load only their own scripts (no inline ones);
@@ -59,3 +61,15 @@ class SecurityHeadersMiddleware:
         )
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         return response
+
+
+class GZipMiddleware(DjangoGZipMiddleware):
+    """Django's gzip, except for event streams: a compressor holds back what it is given until
+    it has enough, and an event must reach the client as soon as it is written."""
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        if response.get("Content-Type", "").startswith("text/event-stream"):
+            return response
+        return super().process_response(request, response)  # type: ignore[no-any-return]

@@ -5,9 +5,11 @@ default that lets ``make run`` and ``make test`` work straight after cloning.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -67,11 +69,12 @@ INSTALLED_APPS = [
     "sources",
     "logs",
     "django_structlog",
+    "streams",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "django.middleware.gzip.GZipMiddleware",
+    "project.middleware.GZipMiddleware",
     "project.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -136,6 +139,15 @@ elif _database["ENGINE"] == "django.db.backends.postgresql":
     # runs (charts, map, counts) and never pays back; DATABASE_URL's ?options= can override.
     _database["OPTIONS"].setdefault("options", "-c jit=off")
     _database["CONN_HEALTH_CHECKS"] = True
+    # Under ASGI (make run's web server) each request runs in a thread of its own, so a
+    # connection kept for reuse would stay with a thread that is gone and a burst of requests
+    # would open a connection each: there, a pool of at most this many per process (project/
+    # asgi.py sets 10 unless given; 0 turns it off).
+    _pool_size = env_int("DB_POOL_SIZE", 0, minimum=0)
+    if _pool_size:
+        _database["CONN_MAX_AGE"] = 0
+        _database["CONN_HEALTH_CHECKS"] = False
+        _database["OPTIONS"]["pool"] = {"min_size": 1, "max_size": _pool_size, "timeout": 20}
 DATABASES = {"default": _database}
 # Streaming replicas of the primary (PostgreSQL only): lists, searches, charts, the map and
 # exports read from them; see project/replicas.py.
@@ -275,6 +287,23 @@ if AUDIT_CHAIN_KEY and len(AUDIT_CHAIN_KEY) < 32:
 SOURCES_SECRET_KEY = env_str("SOURCES_SECRET_KEY", "")
 SOURCES_SYNC_OVERLAP = env_duration("SOURCES_SYNC_OVERLAP", "minutes=10")
 SOURCES_HTTP_TIMEOUT = env_int("SOURCES_HTTP_TIMEOUT", 30, minimum=1)
+# Streams to SIEMs (streams/): the key that encrypts destinations' secrets (empty: derived
+# from SECRET_KEY); how long a worker holds a destination (a dead worker's batch is sent again
+# after it); how long one run may send before it queues the next; the backoff of a failing
+# destination (doubling from the base up to the maximum); how long a destination may fail
+# before one system_task_exception event reports it; the network timeout (seconds); the
+# HOSTNAME of syslog messages (empty: this machine's name).
+STREAMS_SECRET_KEY = env_str("STREAMS_SECRET_KEY", "")
+STREAMS_LEASE = env_duration("STREAMS_LEASE", "seconds=120")
+STREAMS_RUN_BUDGET = env_int("STREAMS_RUN_BUDGET", 30, minimum=1)
+STREAMS_RETRY_BASE = env_duration("STREAMS_RETRY_BASE", "seconds=5")
+STREAMS_RETRY_MAX = env_duration("STREAMS_RETRY_MAX", "minutes=5")
+STREAMS_FAILURE_THRESHOLD = env_duration("STREAMS_FAILURE_THRESHOLD", "minutes=15")
+STREAMS_TIMEOUT = env_int("STREAMS_TIMEOUT", 30, minimum=1)
+STREAMS_SYSLOG_HOSTNAME = env_str("STREAMS_SYSLOG_HOSTNAME", "")
+# Directories under which file destinations may write (an administrator of the pages must not
+# be able to append to any file the server can write).
+STREAMS_FILE_ROOTS = env_list("STREAMS_FILE_ROOTS", [str(DATA_DIR / "streams")])
 # A signed checkpoint after this many newly sealed events, or this much time, whichever first.
 AUDIT_CHAIN_CHECKPOINT_EVENTS = env_int("AUDIT_CHAIN_CHECKPOINT_EVENTS", 10000, minimum=1)
 AUDIT_CHAIN_CHECKPOINT_INTERVAL = env_duration("AUDIT_CHAIN_CHECKPOINT_INTERVAL", "hours=1")
@@ -313,6 +342,9 @@ else:
 # --- REST API -------------------------------------------------------------------------------
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 10000, minimum=1)
 # Largest JSON body the API reads (ingestion batches included); larger ones are a 413.
+# The event stream (/api/v3/events/events/stream/) sends a keep-alive comment this often, so
+# that proxies and load balancers keep an idle stream open.
+LIVE_HEARTBEAT = env_duration("LIVE_HEARTBEAT", "seconds=15")
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
 # Django's own limit sits above it, so the API answers with its JSON 413 first.
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES + 1024 * 1024
@@ -405,6 +437,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
         "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
+        # The worker looks for new messages this often (kombu's default is every second): a
+        # seal queued after a commit starts within a tenth of a second, for the live stream.
+        "polling_interval": 0.1,
     }
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 else:
@@ -438,6 +473,11 @@ CELERY_BEAT_SCHEDULE = {
     "seal-events": {"task": "auditlog.tasks.seal_events", "schedule": crontab()},
     # Follow every enabled authentik source (sources/): new events within a minute.
     "sync-sources": {"task": "sources.tasks.sync_sources", "schedule": crontab()},
+    # Streams to SIEMs: catch up what the wake-up after each sealed batch missed, and retries.
+    "deliver-streams": {
+        "task": "streams.tasks.deliver_streams",
+        "schedule": timedelta(seconds=15),
+    },
     # A full walk of the chain; a broken link notifies the administrators.
     # Summaries of repeated reads whose window is over (auditlog/reads.py).
     "flush-reads": {"task": "auditlog.tasks.flush_reads", "schedule": crontab()},
@@ -462,8 +502,16 @@ LOG_FILES = env_bool("LOG_FILES", False)
 LOG_DIR = Path(env_str("LOG_DIR", str(DATA_DIR / "logs"))).resolve()
 LOG_FILE_MAX_BYTES = env_int("LOG_FILE_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 LOG_FILE_BACKUPS = env_int("LOG_FILE_BACKUPS", 5, minimum=1)
+# A one-off management command (not a server) keeps its terminal for its own output: its
+# console shows warnings and errors unless LOG_LEVEL asks for more.
+_COMMAND = (
+    len(sys.argv) > 1
+    and Path(sys.argv[0]).name == "manage.py"
+    and sys.argv[1] not in ("runserver", "shell", "celery")
+)
 LOGGING = build_logging(
     level=LOG_LEVEL_NUMBER,
+    console_level=logging.WARNING if _COMMAND and "LOG_LEVEL" not in os.environ else None,
     logger_levels=LOG_LEVELS,
     log_format=LOG_FORMAT,
     role=LOG_PROCESS,

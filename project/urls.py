@@ -15,6 +15,7 @@ urlpatterns = [
     path("searches/", include("searches.urls")),
     path("system/sources/", include("sources.urls")),
     path("system/logs/", include("logs.urls")),
+    path("system/streams/", include("streams.urls")),
     path("", include("directory.urls")),
     path("", include("auditlog.urls")),
     path("", include("notifications.urls")),

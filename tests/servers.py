@@ -21,9 +21,15 @@ POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=Tr
 
 @contextmanager
 def running_gunicorn(
-    database_url: str, data_dir: Path, *, workers: int = 2, extra_env: dict[str, str] | None = None
+    database_url: str,
+    data_dir: Path,
+    *,
+    workers: int = 2,
+    extra_env: dict[str, str] | None = None,
+    asgi: bool = False,
 ) -> Iterator[str]:
-    """``gunicorn project.wsgi`` on the given database until the block ends; yields its URL."""
+    """``gunicorn project.wsgi`` (``asgi``: ``project.asgi`` on uvicorn workers, as ``make
+    run``) on the given database until the block ends; yields its URL."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -35,7 +41,7 @@ def running_gunicorn(
         **(extra_env or {}),
     }
     log = data_dir / f"gunicorn-{uuid.uuid4().hex[:8]}.log"  # one per server
-    with gunicorn(env=env, log=log, workers=workers, extra_args=["--timeout=60"]) as url:
+    with gunicorn(env=env, log=log, workers=workers, extra_args=["--timeout=60"], asgi=asgi) as url:
         yield url
 
 

@@ -19,6 +19,7 @@ from exports.models import DataExport, ExportStatus
 from notifications.models import Notification, NotificationRule, NotificationTransport
 from searches.models import SavedSearch
 from sources.services import create_source
+from streams.models import Destination
 
 pytestmark = pytest.mark.django_db
 
@@ -87,6 +88,18 @@ MATRIX = [
     Visit("GET", "/system/sources/new/", (LOGIN, DENIED, DENIED, 200), api=False),
     Visit("GET", "/system/sources/{source}/", (LOGIN, DENIED, DENIED, 200), api=False),
     Visit("POST", "/system/sources/{source}/delete/", (LOGIN, DENIED, DENIED, 302), api=False),
+    Visit("GET", "/system/streams/", (LOGIN, DENIED, DENIED, 200), api=False),
+    Visit("GET", "/system/streams/new/", (LOGIN, DENIED, DENIED, 200), api=False),
+    Visit("GET", "/system/streams/{stream}/", (LOGIN, DENIED, DENIED, 200), api=False),
+    Visit("POST", "/system/streams/{stream}/pause/", (LOGIN, DENIED, DENIED, 302), api=False),
+    Visit(
+        "POST",
+        "/system/streams/{stream}/replay/",
+        (LOGIN, DENIED, DENIED, 302),
+        {"from_position": "1"},
+        api=False,
+    ),
+    Visit("POST", "/system/streams/{stream}/delete/", (LOGIN, DENIED, DENIED, 302), api=False),
     Visit(
         "POST",
         "/system/settings/",
@@ -97,6 +110,7 @@ MATRIX = [
     # The API: events (append-only).
     Visit("GET", "/api/v3/events/events/", (DENIED, DENIED, 200, 200)),
     Visit("GET", "/api/v3/events/events/{event}/", (DENIED, DENIED, 200, 200)),
+    Visit("GET", "/api/v3/events/events/stream/", (DENIED, DENIED, 200, 200)),
     Visit(
         "POST",
         "/api/v3/events/events/",
@@ -236,6 +250,31 @@ MATRIX = [
         "POST", "/api/v3/sources/authentik/{source}/webhook_token/", (DENIED, DENIED, DENIED, 200)
     ),
     Visit("DELETE", "/api/v3/sources/authentik/{source}/", (DENIED, DENIED, DENIED, 204)),
+    # SIEM stream destinations (our own extension): administrators only.
+    Visit("GET", "/api/v3/streams/destinations/", (DENIED, DENIED, DENIED, 200)),
+    Visit("GET", "/api/v3/streams/destinations/{stream}/", (DENIED, DENIED, DENIED, 200)),
+    Visit("GET", "/api/v3/streams/destinations/{stream}/health/", (DENIED, DENIED, DENIED, 200)),
+    Visit(
+        "POST",
+        "/api/v3/streams/destinations/",
+        (DENIED, DENIED, DENIED, 201),
+        {"name": "new-stream", "transport": "file"},
+    ),
+    Visit(
+        "PATCH",
+        "/api/v3/streams/destinations/{stream}/",
+        (DENIED, DENIED, DENIED, 200),
+        {"batch_size": 10},
+    ),
+    Visit("POST", "/api/v3/streams/destinations/{stream}/pause/", (DENIED, DENIED, DENIED, 200)),
+    Visit("POST", "/api/v3/streams/destinations/{stream}/resume/", (DENIED, DENIED, DENIED, 200)),
+    Visit(
+        "POST",
+        "/api/v3/streams/destinations/{stream}/replay/",
+        (DENIED, DENIED, DENIED, 200),
+        {"from_position": "1"},
+    ),
+    Visit("DELETE", "/api/v3/streams/destinations/{stream}/", (DENIED, DENIED, DENIED, 204)),
     # Tamper evidence.
     Visit("GET", "/api/v3/events/chain/verify/", (DENIED, DENIED, 200, 200)),
     Visit("GET", "/api/v3/events/chain/checkpoints/", (DENIED, DENIED, 200, 200)),
@@ -275,8 +314,10 @@ def objects(admin_user: User, settings: Any, tmp_path: Any) -> dict[str, str]:
     brand = Brand.objects.create(domain="acme.example.com", name="Acme")
     saved = SavedSearch.objects.create(owner=admin_user, name="matrix-search", shared=True)
     source, _ = create_source(name="matrix-source", url="https://auth.example.com", token="t")
+    stream = Destination.objects.create(name="matrix-stream", transport="file")
     return {
         "source": str(source.pk),
+        "stream": str(stream.pk),
         "ana": str(ana.pk),
         "group": str(group.pk),
         "event": str(event.pk),

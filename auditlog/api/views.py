@@ -12,7 +12,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -33,11 +34,13 @@ from auditlog.api.serializers import (
     VolumeSerializer,
 )
 from auditlog.ingest import MAX_BATCH, BatchError, ingest_events
-from auditlog.listing import EVENT_LISTING
+from auditlog.listing import EVENT_LISTING, ListingRefused, events_for_listing
+from auditlog.live import stream as live_stream
 from auditlog.models import Event, EventAction, six_hour_buckets
 from auditlog.reads import Read, record_read, search_terms
 from auditlog.suggestions import event_introspection, suggest_values
 from project.durations import DurationFormatError, parse_duration
+from project.renderers import FastJSONRenderer
 from project.replicas import ReplicaReadsMixin
 
 MAX_HISTORY = timedelta(days=90)
@@ -106,6 +109,66 @@ class EventViewSet(
         response = super().retrieve(request, *args, **kwargs)
         record_read(kind=Read.EVENT, via="api", what={"event_pk": str(response.data["pk"])})
         return response
+
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
+        if self.action == "stream":
+            # The stream answers text/event-stream, which no renderer writes; a refusal before
+            # it starts (400, 403) is JSON whatever the client accepts.
+            return FastJSONRenderer(), "application/json"
+        return super().perform_content_negotiation(request, force)
+
+    @extend_schema(
+        summary="Follow the events list as it grows (Server-Sent Events)",
+        description=(
+            "A text/event-stream of the events that match the list's filters and search, in "
+            "commit order, as they are committed (within about a second). Each event is "
+            "`id: <position>` then `data: <the event as the list gives it>`. To resume, send the "
+            "last id received as the `Last-Event-ID` header (browsers' EventSource does) or as "
+            "`after`: the stream sends exactly the events after it, none twice. Without either "
+            "it starts with new events. A comment line (`: keep-alive`, with the position "
+            "scanned so far as `id:`) comes every 15 seconds. Errors come before the stream "
+            "starts: a malformed search or filter or a `Last-Event-ID` that is not a position "
+            "is a 400, reading events without auditlog.view_event a 403."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "after",
+                OpenApiTypes.INT,
+                description="Resume after this position (an earlier event's id).",
+            ),
+            OpenApiParameter(
+                "Last-Event-ID",
+                OpenApiTypes.INT,
+                location=OpenApiParameter.HEADER,
+                description="Resume after this position; takes precedence over after.",
+            ),
+        ],
+        responses={
+            (200, "text/event-stream"): OpenApiTypes.STR,
+            400: OpenApiTypes.OBJECT,
+            403: OpenApiTypes.OBJECT,
+        },
+        filters=True,
+    )
+    @action(detail=False, pagination_class=None)
+    def stream(self, request: Request) -> Any:
+        try:
+            events = events_for_listing(user=request.user, params=request.query_params)
+        except ListingRefused as exc:
+            raise PermissionDenied(str(exc)) from None
+        try:
+            live_stream.requested_position(request._request)
+        except live_stream.PositionError as exc:
+            name = "Last-Event-ID" if "Last-Event-ID" in str(exc) else "after"
+            raise ValidationError({name: [str(exc)]}) from None
+        # Following the trail is a read of it; on the record before the stream starts (a
+        # reconnection of the same stream is the same read, counted within its window).
+        params = request.query_params.copy()
+        params.pop("after", None)
+        record_read(kind=Read.SEARCH, via="api", what={**search_terms(params), "stream": True})
+        return live_stream.respond(request._request, events)
 
     @extend_schema(
         summary="Ingest a batch of events",

@@ -19,6 +19,7 @@ from exports.services import request_export
 from notifications.models import Notification, NotificationRule, NotificationTransport
 from project.browser import VIEWPORT
 from sources.models import AuthentikSource
+from streams.models import Destination
 from tests.browser.conftest import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,6 +52,12 @@ def site(admin: Any) -> list[str]:
     request_export(user=admin, model=Event, query_params={}, export_format="csv")
     Notification.objects.create(user=admin, body="Something happened", hyperlink="/events/")
     source = AuthentikSource.objects.create(name="Upstream", url="https://authentik.example.com")
+    stream = Destination.objects.create(
+        name="splunk",
+        transport="http",
+        url="https://splunk.example.com:8088/services/collector",
+        last_error="HTTP 503 Service Unavailable: the index is read-only",
+    )
     event = Event.objects.filter(action=EventAction.LOGIN).first()
     user = User.objects.exclude(username="admin").first()
     group = Group.objects.first()
@@ -77,6 +84,9 @@ def site(admin: Any) -> list[str]:
         "/system/settings/",
         "/system/sources/",
         f"/system/sources/{source.pk}/",
+        "/system/streams/",
+        "/system/streams/new/",
+        f"/system/streams/{stream.pk}/",
         "/no-such-page/",
     ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -16,7 +17,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from auditlog import chain
+from auditlog import chain, tasks
 from auditlog.bulk import write_events
 from auditlog.models import (
     ChainCheckpoint,
@@ -25,6 +26,7 @@ from auditlog.models import (
     EventChainLink,
     EventChainPending,
 )
+from project import celery_app
 from tests.chain.conftest import TEST_KEY, at, by_sequence, db_pk, raw, write
 
 pytestmark = pytest.mark.django_db
@@ -193,19 +195,27 @@ def test_a_queued_event_deleted_before_it_is_sealed_is_dropped_with_a_warning(
 
 
 def test_one_seal_is_queued_after_commit_for_a_burst_of_events(
-    django_capture_on_commit_callbacks: Any,
+    django_capture_on_commit_callbacks: Any, monkeypatch: Any
 ) -> None:
-    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         write(20)
-    seals = [callback for callback in callbacks if callback is chain.enqueue_seal]
-    assert len(seals) == 1
-    # The (eager) task ran after the commit and sealed the whole burst.
+    # In-process tasks: the seal ran after the commit and sealed the whole burst.
     assert chain.unsealed_count() == 0
     assert chain.verify().verified == 20
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        write(3)
-    assert chain.enqueue_seal not in callbacks  # within the interval: the queued seal will do
+    celery_app.conf.task_always_eager = False  # a worker's queued seal, not an in-place one
+    queued: list[Any] = []
+    monkeypatch.setattr(tasks.seal_events, "apply_async", lambda **options: queued.append(options))
+    try:
+        chain.sealing._next_enqueue = 0.0
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            write(5)
+        with django_capture_on_commit_callbacks(execute=True):
+            write(3)  # committed within the interval: the queued seal (not started yet) will do
+    finally:
+        celery_app.conf.task_always_eager = True
+    [options] = queued
+    assert 0 < options["kwargs"]["not_before"] - time.time() <= chain.sealing.SEAL_DEBOUNCE_SECONDS
 
 
 def test_writing_an_event_does_no_chain_work(django_capture_on_commit_callbacks: Any) -> None:

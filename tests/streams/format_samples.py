@@ -69,17 +69,15 @@ def write_samples(admin: User) -> dict[str, Event]:
     group = Group.objects.create(name="admins")
     events["group_created"] = Event.objects.filter(action="model_created").latest("created")
     group.users.add(alice)
-    events["member_added"] = Event.objects.filter(action="model_updated").latest("created")
+    events["member_added"] = _change_of("group")
     group.users.remove(alice)
-    events["member_removed"] = Event.objects.filter(action="model_updated").latest("created")
+    events["member_removed"] = _change_of("group")
     group.users.add(alice, User.objects.create_user(username="bob"))
-    events["members_added"] = Event.objects.filter(action="model_updated").latest("created")
+    events["members_added"] = _change_of("group")
     group.users.clear()
-    events["members_cleared"] = Event.objects.filter(action="model_updated").latest("created")
+    events["members_cleared"] = _change_of("group")
     alice.groups.add(group)
-    events["member_added_from_user"] = Event.objects.filter(action="model_updated").latest(
-        "created"
-    )
+    events["member_added_from_user"] = _change_of("user")
     brand = Brand.objects.create(domain="example.com", name="Example")
     events["brand_created"] = Event.objects.filter(action="model_created").latest("created")
     brand.domain = "example.org"
@@ -90,6 +88,14 @@ def write_samples(admin: User) -> dict[str, Event]:
     alice.delete()
     events["user_deleted"] = Event.objects.filter(action="model_deleted").latest("created")
     return events
+
+
+def _change_of(model_name: str) -> Event:
+    """The newest change of a ``model_name`` object: a membership change is recorded on both
+    sides (the group's event and the user's), so "the newest change" alone is ambiguous."""
+    return Event.objects.filter(
+        action="model_updated", context__model__model_name=model_name
+    ).latest("created")
 
 
 def records(events: dict[str, Event], start: int) -> dict[str, StreamRecord]:

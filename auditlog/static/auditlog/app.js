@@ -56,6 +56,28 @@
       .catch(function () { body.innerHTML = '<p class="alert alert-error">Failed to fetch notifications.</p>'; });
   }
 
+  /* The bell follows new notifications (an export ready, a rule's match) without a reload:
+     a small poll of the unread count while the page is visible. */
+  var UNREAD_POLL_MS = 4000;
+  var lastUnread = null;
+  function pollUnread() {
+    if (!drawer || !drawer.dataset.unreadUrl || document.hidden) return;
+    fetch(drawer.dataset.unreadUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (page) {
+        if (!page || !page.pagination) return;
+        var count = page.pagination.count;
+        if (lastUnread !== null && count !== lastUnread && !drawer.hidden) loadDrawer();
+        else setUnread(count);
+        lastUnread = count;
+      })
+      .catch(function () { /* offline for a moment: the next poll tries again */ });
+  }
+  if (drawer && drawer.dataset.unreadUrl) {
+    window.setInterval(pollUnread, UNREAD_POLL_MS);
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) pollUnread(); });
+  }
+
   /* The drawer takes the focus when it opens and gives it back to the bell when it closes,
      so it can be used with the keyboard alone. */
   function bell() { return document.querySelector("[data-drawer-toggle]"); }

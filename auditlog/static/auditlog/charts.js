@@ -278,7 +278,13 @@
     var map = L.map(container, {worldCopyJump: true, minZoom: 1, maxZoom: 10, zoomSnap: 0.5, attributionControl: false})
       .setView([25, 10], 1.5);
     window.auditlogMap = map;
+    container.auditlogMap = map;
     countryLayers(map, container);
+    loadPoints(container, map, true);
+  }
+
+  function loadPoints(container, map, first) {
+    var L = window.L;
     fetch(container.dataset.url, {credentials: "same-origin"})
       .then(function (response) {
         if (!response.ok) throw new Error("The map could not be loaded (" + response.status + ").");
@@ -301,8 +307,10 @@
           });
           clusters.addLayer(marker);
         });
+        if (container.auditlogClusters) map.removeLayer(container.auditlogClusters);
+        container.auditlogClusters = clusters;
         map.addLayer(clusters);
-        if (data.points.length) {
+        if (first && data.points.length) {
           // Zoom to the results, with room for a cluster's badge at every edge.
           var bounds = L.latLngBounds(data.points.map(function (point) { return [point.lat, point.long]; }));
           map.fitBounds(bounds, {padding: [36, 36], maxZoom: 6});
@@ -312,6 +320,33 @@
       })
       .catch(function (error) { showMessage(container, error.message); });
   }
+
+  /* --- Live: new events arrived (live.js); refresh both, at most every few seconds (the
+     map keeps the place the user is looking at) --- */
+  var REFRESH_MS = 3000;
+  var refreshTimer = null;
+  var lastRefresh = 0;
+  function refresh() {
+    refreshTimer = null;
+    lastRefresh = Date.now();
+    if (window.Chart) {
+      document.querySelectorAll("canvas[data-volume-chart]").forEach(function (canvas) {
+        var chart = window.Chart.getChart(canvas);
+        if (chart) chart.destroy();
+        drawVolume(canvas);
+      });
+    }
+    document.querySelectorAll("[data-event-map]").forEach(function (container) {
+      if (container.auditlogMap) loadPoints(container, container.auditlogMap, false);
+    });
+    document.querySelectorAll("canvas[data-volume-chart], [data-event-map]").forEach(function (element) {
+      element.dataset.refreshed = String(Number(element.dataset.refreshed || 0) + 1);
+    });
+  }
+  document.addEventListener("auditlog:events-arrived", function () {
+    if (refreshTimer) return;
+    refreshTimer = window.setTimeout(refresh, Math.max(0, lastRefresh + REFRESH_MS - Date.now()));
+  });
 
   if (window.Chart) document.querySelectorAll("canvas[data-volume-chart]").forEach(drawVolume);
   if (window.L && window.L.markerClusterGroup) document.querySelectorAll("[data-event-map]").forEach(drawMap);
