@@ -11,6 +11,9 @@ indexes) while avoiding what makes page numbers slow on a big table:
   nor runs past the end; when a page reaches the end, the count becomes exact;
 * a page far from the start is fetched in two steps on PostgreSQL, keys first (an index-only
   walk past the offset) then the rows for those keys, instead of reading every skipped row.
+
+The object list may be a queryset of model instances or a ``values_list`` whose first column
+is the primary key (the event list's fast pages).
 """
 
 from __future__ import annotations
@@ -104,7 +107,9 @@ class LargeTablePaginator(Paginator):
         ):
             return list(queryset[offset : offset + limit])
         keys = list(queryset.values_list("pk", flat=True)[offset : offset + limit])
-        by_key = {row.pk: row for row in queryset.filter(pk__in=keys)}
+        rows = queryset.filter(pk__in=keys)
+        # Model instances, or tuples with the primary key first (a values_list page).
+        by_key = {row[0] if rows._fields else row.pk: row for row in rows}
         return [by_key[key] for key in keys if key in by_key]
 
 

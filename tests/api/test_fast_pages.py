@@ -1,0 +1,145 @@
+"""The event list's fast pages: rows as tuples, JSON columns embedded as stored, the same JSON
+as DRF's field-by-field rendering (keys, values, order), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.db.models import Value
+from django.db.models.functions import Cast
+
+from auditlog import compat, paging
+from auditlog.models import Event, EventAction, EventJSONField
+from auditlog.representation import EMPTY_OBJECT, event_rows, rows_json
+
+pytestmark = pytest.mark.django_db
+
+EVENTS = "/api/v3/events/events/"
+
+
+def ordered(value: Any) -> str:
+    """A JSON value written with its keys in their order (dict equality ignores order)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def drf_json(event: Event) -> dict[str, Any]:
+    """DRF's field-by-field rendering of the event, with compat's action mapping and ``{}``
+    for a null JSON field (DRF's generic rendering skips a field's own for null): what the
+    list answered before the fast pages."""
+    from rest_framework import serializers as drf
+
+    from auditlog.api.serializers import EventSerializer
+
+    serializer = EventSerializer(event)
+    data = dict(drf.ModelSerializer.to_representation(serializer, event))
+    data["action"], data["context"] = compat.action_for_client(event.action, data["context"])
+    for name in ("user", "brand"):
+        data[name] = {} if data[name] is None else data[name]
+    return json.loads(json.dumps(data))
+
+
+def varied_events() -> list[Event]:
+    events = [
+        Event.objects.create(
+            action=EventAction.LOGIN,
+            app="tests",
+            client_ip="81.2.69.142",
+            context={
+                "zeta": 1,
+                "alpha": {"b": [1, 2.5, None, True], "a": "é ü 漢字 \U0001f600"},
+                "small": 1e-7,
+                "quote": 'a "b" \\ c\n',
+            },
+            user={"pk": 5, "username": "jo", "email": "jo@example.com"},
+        ),
+        Event.objects.create(action="custom_x", app="t", user={}, context={}, brand={}),
+        # An action of a newer release: answered as the target's, the stored one in context.
+        Event.objects.create(action="user_created", app="t", context={"model": {"pk": 1}}),
+        Event.objects.create(action="login_blocked", app="t", context={}),
+    ]
+    # JSON null in the columns (written past the model, as an old row may hold it).
+    null = Cast(Value("null"), EventJSONField())
+    Event.objects.filter(pk=events[1].pk).update(user=null, context=null, brand=null)
+    return events
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
+def test_a_fast_page_is_the_json_drf_wrote(api_as, admin_user, settings, zone: str) -> None:
+    settings.TIME_ZONE = zone
+    varied_events()
+    response = api_as(admin_user).get(EVENTS, {"page_size": 1000})
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    expected = [drf_json(event) for event in Event.objects.order_by("-created", "-event_uuid")]
+    assert len(results) == len(expected) >= 4
+    for got, want in zip(results, expected, strict=True):
+        assert ordered(got) == ordered(want)
+    by_pk = {row["pk"]: row for row in results}
+    mapped = [row for row in results if row["app"] == "t" and row["context"].get("model")]
+    assert mapped[0]["action"] == "model_created"
+    assert mapped[0]["context"][compat.NEWER_ACTION_KEY] == "user_created"
+    assert all(
+        row["action"] in compat.TARGET_ACTIONS or row["action"].startswith("custom_")
+        for row in by_pk.values()
+    )
+    nulls = [row for row in results if row["action"] == "custom_x"]
+    assert nulls[0]["user"] == nulls[0]["context"] == nulls[0]["brand"] == {}
+    if zone != "UTC":
+        assert not results[0]["created"].endswith("Z")
+
+
+def test_the_json_columns_are_embedded_as_stored() -> None:
+    varied_events()
+    rows = rows_json(event_rows(Event.objects.order_by("-created", "-event_uuid")))
+    plain = next(row for row in rows if row["action"] == "login")
+    assert type(plain["context"]).__name__ == "Fragment"  # not decoded, not re-encoded
+    nulls = next(row for row in rows if row["action"] == "custom_x")
+    assert nulls["user"] is nulls["context"] is nulls["brand"] is EMPTY_OBJECT
+
+
+def test_an_integer_beyond_64_bits_is_answered_exactly(api_as, admin_user) -> None:
+    # Decoding the column (orjson, as the model does) would make it a float; embedded as
+    # stored, it stays the integer that was recorded.
+    Event.objects.create(action="custom_big", app="t", context={"big": 2**100 + 1})
+    body = api_as(admin_user).get(EVENTS, {"action": "custom_big"}).content
+    assert b'"big": 1267650600228229401496703205377' in body.replace(b'"big":1', b'"big": 1')
+    assert json.loads(body)["results"][0]["context"]["big"] == 2**100 + 1
+
+
+def test_indented_json_is_the_same_document(api_as, admin_user) -> None:
+    varied_events()
+    client = api_as(admin_user)
+    compact = client.get(EVENTS, {"page_size": 1000})
+    indented = client.get(EVENTS, {"page_size": 1000}, HTTP_ACCEPT="application/json; indent=2")
+    assert indented.status_code == 200
+    assert b'\n  "pagination"' in indented.content
+    assert ordered(indented.json()) == ordered(compact.json())
+
+
+def test_a_full_crawl_sees_every_event_once_with_deep_pages(
+    api_as, admin_user, monkeypatch
+) -> None:
+    # Every page past the first is fetched keys first (on PostgreSQL), as far pages are.
+    monkeypatch.setattr(paging, "DEFERRED_JOIN_OFFSET", 3)
+    for index in range(11):
+        Event.objects.create(action="custom_crawl", app="t", context={"n": index})
+    Event.objects.create(action="user_created", app="t", context={})
+    client = api_as(admin_user)
+    seen: list[dict[str, Any]] = []
+    page = 1
+    while page:
+        body = client.get(EVENTS, {"page_size": 3, "page": page}).json()
+        seen += body["results"]
+        page = body["pagination"]["next"]
+    wanted = Event.objects.order_by("-created", "-event_uuid")
+    assert len(seen) >= 12
+    assert [row["pk"] for row in seen] == [str(event.pk) for event in wanted]
+    assert [ordered(row) for row in seen] == [ordered(drf_json(event)) for event in wanted]
+
+
+def test_the_fast_page_still_needs_the_view_permission(api_as, nobody) -> None:
+    varied_events()
+    assert api_as(nobody).get(EVENTS, {"page_size": 1000}).status_code == 403
+    assert api_as(None).get(EVENTS).status_code in (401, 403)
