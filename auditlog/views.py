@@ -18,6 +18,7 @@ from django.views.generic import TemplateView
 
 from auditlog import rollups
 from auditlog.api.serializers import EventSerializer
+from auditlog.chain.links import sealing_backlog
 from auditlog.charts import volume_series
 from auditlog.listing import EVENT_LISTING, ListingError
 from auditlog.models import Event, EventAction, SystemSettings
@@ -251,6 +252,7 @@ def system_settings(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Settings saved. New events use the new retention.")
             return redirect(reverse("auditlog:settings"))
     in_force = SystemSettings.load()  # the stored row, not the form's unsaved instance
+    backlog = sealing_backlog()
     return render(
         request,
         "auditlog/settings.html",
@@ -259,6 +261,8 @@ def system_settings(request: HttpRequest) -> HttpResponse:
             "environment_retention": format_duration(django_settings.EVENT_RETENTION),
             "effective_retention": format_duration(in_force.retention),
             "gdpr_compliance": in_force.gdpr_compliance,
+            "backlog": backlog,
+            "backlog_age": backlog.age_seconds(timezone.now()),
         },
         status=400 if form.errors else 200,
     )
