@@ -207,6 +207,9 @@ def event_info(request: HttpRequest, pk: str) -> HttpResponse:
     return render(request, "auditlog/_event_info.html", event_context(event))
 
 
+MAP_MAX_DAYS = 90
+
+
 @page_permission(VIEW_EVENT, as_json=True)
 @reads_from_replica
 def event_chart(request: HttpRequest) -> HttpResponse:
@@ -224,8 +227,20 @@ def event_map(request: HttpRequest) -> HttpResponse:
     queryset, search_error, filter_error = filtered_events(request)
     if search_error or filter_error:
         return JsonResponse({"detail": str(search_error or filter_error)}, status=400)
-    if rollups.answerable(request.GET):
-        counted = rollups.counted(request.GET)
+    days = request.GET.get("history_days", "")
+    counted = rollups.counted(request.GET) if rollups.answerable(request.GET) else None
+    if days:
+        # The last N days, counted by the hour (as the volume chart counts them).
+        if not days.isascii() or not days.isdigit() or not 1 <= int(days) <= MAP_MAX_DAYS:
+            return JsonResponse(
+                {"detail": f"history_days must be a whole number from 1 to {MAP_MAX_DAYS}."},
+                status=400,
+            )
+        since = timezone.now() - timedelta(days=int(days))
+        queryset = queryset.filter(created__gte=since)
+        if counted is not None:
+            counted = counted.filter(hour__gte=since.replace(minute=0, second=0, microsecond=0))
+    if counted is not None:
         points = rollups.places(rollups=counted, events=queryset)
     else:
         points = queryset.geo_points()  # type: ignore[attr-defined]
