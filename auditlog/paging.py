@@ -109,7 +109,8 @@ class LargeTablePaginator(Paginator):
         keys = list(queryset.values_list("pk", flat=True)[offset : offset + limit])
         rows = queryset.filter(pk__in=keys)
         # Model instances, or tuples with the primary key first (a values_list page).
-        by_key = {row[0] if rows._fields else row.pk: row for row in rows}
+        tuples = bool(getattr(rows, "_fields", None))
+        by_key = {row[0] if tuples else row.pk: row for row in rows}
         return [by_key[key] for key in keys if key in by_key]
 
 

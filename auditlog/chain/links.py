@@ -101,6 +101,7 @@ class Backlog:
 def sealing_backlog() -> Backlog:
     """The unsealed events and the oldest of them (the sealer takes the oldest first, so a
     growing age says the sealer does not keep up or does not run)."""
+    oldest: tuple[datetime, datetime | None] | None
     if queued_by_trigger():
         oldest = (
             EventChainPending.objects.order_by("created", "event_uuid")
@@ -108,8 +109,9 @@ def sealing_backlog() -> Backlog:
             .first()
         )
     else:
-        oldest = unlinked_events().order_by("created", "pk").values_list("created", "pk").first()
-        oldest = (oldest[0], None) if oldest else None
+        created = unlinked_events().order_by("created", "pk").values_list("created", flat=True)
+        first = created.first()
+        oldest = (first, None) if first is not None else None
     if oldest is None:
         return Backlog(0, None, None)
     return Backlog(unsealed_count(), oldest[0], oldest[1])
