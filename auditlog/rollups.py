@@ -25,6 +25,7 @@ from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import TruncHour
 
@@ -139,7 +140,15 @@ def counted(params: Mapping[str, Any]) -> QuerySet[EventRollup]:
 
 
 def _unsealed(events: QuerySet[Event]) -> QuerySet[Event]:
-    return events.order_by().filter(pk__in=EventChainPending.objects.values("event_uuid"))
+    """The ``events`` still waiting to be sealed, found from the queue's keys: the queue is
+    read first, so the events are looked up by key. As a subquery, the planner (whose figure
+    for the queue may date from a backlog since sealed) can hash every event in range instead:
+    600 ms at 125,000 events for a queue of a few rows."""
+    queue = EventChainPending.objects.values_list("event_uuid", flat=True)
+    if connection.vendor != "postgresql":
+        return events.order_by().filter(pk__in=queue)
+    keys = RawSQL("SELECT unnest(%s::uuid[])", [list(queue)])
+    return events.order_by().filter(pk__in=keys)
 
 
 def volume(
