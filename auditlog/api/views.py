@@ -38,7 +38,7 @@ from auditlog.listing import EVENT_LISTING, ListingRefused, events_for_listing
 from auditlog.live import stream as live_stream
 from auditlog.models import Event, EventAction, six_hour_buckets
 from auditlog.reads import Read, record_read, search_terms
-from auditlog.representation import event_rows, rows_json
+from auditlog.representation import event_rows, iso_datetime, rows_json
 from auditlog.suggestions import event_introspection, suggest_values
 from project.durations import DurationFormatError, parse_duration
 from project.renderers import FastJSONRenderer
@@ -275,7 +275,18 @@ class EventViewSet(
         else:
             rows = queryset.volume(since=since)  # type: ignore[attr-defined]
         self._record_aggregate(request, "volume")
-        return Response(VolumeSerializer(compat.volume_for_client(rows), many=True).data)
+        # VolumeSerializer's JSON, built directly: 30 days are thousands of rows.
+        zone = timezone.get_current_timezone()
+        return Response(
+            [
+                {
+                    "action": row["action"],
+                    "time": iso_datetime(row["time"], zone),
+                    "count": row["count"],
+                }
+                for row in compat.volume_for_client(rows)
+            ]
+        )
 
     @extend_schema(
         summary="Distinct users and event counts over time steps",

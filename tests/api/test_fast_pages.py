@@ -4,12 +4,12 @@ as DRF's field-by-field rendering (keys, values, order), on SQLite and PostgreSQ
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db.models import Value
-from django.db.models.functions import Cast
+from django.db.models import Count, Value
+from django.db.models.functions import Cast, TruncHour
 
 from auditlog import compat, paging
 from auditlog.models import Event, EventAction, EventJSONField
@@ -177,3 +177,25 @@ def test_a_crawl_continues_after_the_last_row_it_was_shown(api_as, admin_user, m
             Event.objects.create(action="custom_late", app="t", context={})
     assert len(seen) == len(set(seen))
     assert [pk for pk in seen if pk in wanted] == wanted
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
+def test_the_volume_json_is_the_volume_serializers(api_as, admin_user, settings, zone) -> None:
+    from auditlog.api.serializers import VolumeSerializer
+    from auditlog.models import six_hour_buckets
+
+    settings.TIME_ZONE = zone
+    varied_events()
+    body = api_as(admin_user).get(f"{EVENTS}volume/", {"history_days": 30}).json()
+    hours = (
+        Event.objects.annotate(hour=TruncHour("created", tzinfo=UTC))
+        .values("hour", "action")
+        .annotate(count=Count("*"))
+        .order_by()
+    )
+    rows = compat.volume_for_client(six_hour_buckets(list(hours)))
+    expected = VolumeSerializer(
+        [row for row in rows if row["time"] >= rows[-1]["time"] - timedelta(days=31)], many=True
+    ).data
+    assert body
+    assert ordered(body) == ordered(json.loads(json.dumps(expected)))
