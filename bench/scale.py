@@ -72,7 +72,9 @@ def measure_crawl(context: Context, report: Report) -> None:
         naive / slowest,
         "every page ≤ 1 s",
         slowest <= 1000,
-        "Pages past offset 5,000 fetch their keys first (an index-only walk), then the rows.",
+        "Pages past offset 5,000 fetch their keys first, then the rows; the first such page "
+        "walks the index past the offset, each later one continues from the row where the "
+        "page before ended (an index range).",
     )
 
 
