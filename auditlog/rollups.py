@@ -88,6 +88,20 @@ def _apply(counts: Mapping[Key, int]) -> None:
     if not rows:
         return
     table = connection.ops.quote_name(EventRollup._meta.db_table)
+    if connection.vendor == "postgresql":
+        # One statement of six arrays: a statement per key (hundreds per sealed batch) was a
+        # large share of the sealer's time. The keys are unique (a Counter's), as one
+        # INSERT ... ON CONFLICT DO UPDATE requires.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""INSERT INTO {table} AS r (hour, action, located, lat, long, count)
+                SELECT * FROM unnest(%s::timestamptz[], %s::varchar[], %s::boolean[],
+                    %s::float8[], %s::float8[], %s::bigint[])
+                ON CONFLICT (hour, action, located, lat, long)
+                DO UPDATE SET count = r.count + excluded.count""",  # noqa: S608 - table name only
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        return
     with connection.cursor() as cursor:
         cursor.executemany(
             f"""INSERT INTO {table} AS r (hour, action, located, lat, long, count)
