@@ -69,8 +69,10 @@ format: install ## Apply the formatter and the lint fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install ## Measure the performance table on a fresh PostgreSQL (BENCH_DATABASE_URL); writes bench/results.md
-	$(PY) bench/run.py $(BENCH_ARGS)
+BENCH_EVENTS ?= 1000000
+
+bench: install ## Measure the performance table on a fresh PostgreSQL (BENCH_DATABASE_URL, BENCH_EVENTS); writes bench/results.md
+	$(PY) bench/run.py --events $(BENCH_EVENTS) $(BENCH_ARGS)
 
 bench-streams: install ## Stream delivery rate per worker beside the raw send rate (HTTP, syslog/TLS); writes bench/streams-results.md
 	$(PY) bench/streams.py $(BENCH_ARGS)

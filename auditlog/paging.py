@@ -11,16 +11,21 @@ indexes) while avoiding what makes page numbers slow on a big table:
   nor runs past the end; when a page reaches the end, the count becomes exact;
 * a page far from the start is fetched in two steps on PostgreSQL, keys first (an index-only
   walk past the offset) then the rows for those keys, instead of reading every skipped row.
+
+The object list may be a queryset of model instances or a ``values_list`` whose first column
+is the primary key (the event list's fast pages).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
+from django.core.cache import cache
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.functional import cached_property
 
 # Tables up to this many rows (the planner's figure) are counted exactly; larger ones are
@@ -28,6 +33,10 @@ from django.utils.functional import cached_property
 EXACT_COUNT_LIMIT = 50_000
 # From this offset on, pages are fetched keys-first.
 DEFERRED_JOIN_OFFSET = 5_000
+# How long a deep page remembers where the next one starts (a crawl asks page after page).
+CRAWL_SECONDS = 600
+# The order whose pages can continue from a row (the index on (created, pk)).
+NEWEST_FIRST = ("-created", "-event_uuid")
 # No table is this long: a larger offset is a page past the end (and would overflow SQL).
 MAX_OFFSET = 2**53
 
@@ -103,9 +112,45 @@ class LargeTablePaginator(Paginator):
             or connections[queryset.db].vendor != "postgresql"
         ):
             return list(queryset[offset : offset + limit])
-        keys = list(queryset.values_list("pk", flat=True)[offset : offset + limit])
-        by_key = {row.pk: row for row in queryset.filter(pk__in=keys)}
+        keys = crawl_keys(queryset, offset, limit, self.per_page)
+        rows = queryset.filter(pk__in=keys)
+        # Model instances, or tuples with the primary key first (a values_list page).
+        tuples = bool(getattr(rows, "_fields", None))
+        by_key = {row[0] if tuples else row.pk: row for row in rows}
         return [by_key[key] for key in keys if key in by_key]
+
+
+def _crawl_key(queryset: QuerySet[Any], offset: int) -> str:
+    sql, params = queryset.values_list("pk").query.sql_with_params()
+    digest = hashlib.sha256(f"{sql}|{params!r}|{offset}".encode()).hexdigest()
+    return f"paging:crawl:{digest}"
+
+
+def crawl_keys(queryset: QuerySet[Any], offset: int, limit: int, per_page: int) -> list[Any]:
+    """The primary keys of ``limit`` rows from ``offset`` of a newest-first queryset.
+
+    A crawl asks page after page. Each deep page remembers where the next one starts (the
+    ``created`` and pk of its last row, in the cache for :data:`CRAWL_SECONDS`), so the next
+    page continues from there with an index range (no walk past the offset): every page of a
+    crawl costs the same however deep. Without that mark (a page asked out of order, or after
+    it expired) the keys come from an index-only walk past the offset. A crawl continued from
+    the mark is not shifted by events written meanwhile (they are newer than every row shown);
+    pages asked by number alone are, as with any offset."""
+    if tuple(queryset.query.order_by) != NEWEST_FIRST:
+        return list(queryset.values_list("pk", flat=True)[offset : offset + limit])
+    mark = cache.get(_crawl_key(queryset, offset))
+    if mark is not None:
+        created, pk = mark
+        after = queryset.filter(created__lte=created).filter(
+            Q(created__lt=created) | Q(created=created, pk__lt=pk)
+        )
+        rows = list(after.values_list("pk", "created")[:limit])
+    else:
+        rows = list(queryset.values_list("pk", "created")[offset : offset + limit])
+    if len(rows) > per_page:  # another page follows: where it starts
+        last_pk, last_created = rows[per_page - 1]
+        cache.set(_crawl_key(queryset, offset + per_page), (last_created, last_pk), CRAWL_SECONDS)
+    return [pk for pk, _ in rows]
 
 
 def table_estimate(queryset: QuerySet[Any]) -> int | None:

@@ -25,6 +25,7 @@ from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import TruncHour
 
@@ -87,6 +88,20 @@ def _apply(counts: Mapping[Key, int]) -> None:
     if not rows:
         return
     table = connection.ops.quote_name(EventRollup._meta.db_table)
+    if connection.vendor == "postgresql":
+        # One statement of six arrays: a statement per key (hundreds per sealed batch) was a
+        # large share of the sealer's time. The keys are unique (a Counter's), as one
+        # INSERT ... ON CONFLICT DO UPDATE requires.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""INSERT INTO {table} AS r (hour, action, located, lat, long, count)
+                SELECT * FROM unnest(%s::timestamptz[], %s::varchar[], %s::boolean[],
+                    %s::float8[], %s::float8[], %s::bigint[])
+                ON CONFLICT (hour, action, located, lat, long)
+                DO UPDATE SET count = r.count + excluded.count""",  # noqa: S608 - table name only
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        return
     with connection.cursor() as cursor:
         cursor.executemany(
             f"""INSERT INTO {table} AS r (hour, action, located, lat, long, count)
@@ -139,7 +154,15 @@ def counted(params: Mapping[str, Any]) -> QuerySet[EventRollup]:
 
 
 def _unsealed(events: QuerySet[Event]) -> QuerySet[Event]:
-    return events.order_by().filter(pk__in=EventChainPending.objects.values("event_uuid"))
+    """The ``events`` still waiting to be sealed, found from the queue's keys: the queue is
+    read first, so the events are looked up by key. As a subquery, the planner (whose figure
+    for the queue may date from a backlog since sealed) can hash every event in range instead:
+    600 ms at 125,000 events for a queue of a few rows."""
+    queue = EventChainPending.objects.values_list("event_uuid", flat=True)
+    if connection.vendor != "postgresql":
+        return events.order_by().filter(pk__in=queue)
+    keys = RawSQL("SELECT unnest(%s::uuid[])", [list(queue)])
+    return events.order_by().filter(pk__in=keys)
 
 
 def volume(

@@ -18,6 +18,7 @@ from django.views.generic import TemplateView
 
 from auditlog import rollups
 from auditlog.api.serializers import EventSerializer
+from auditlog.chain.links import sealing_backlog
 from auditlog.charts import volume_series
 from auditlog.listing import EVENT_LISTING, ListingError
 from auditlog.models import Event, EventAction, SystemSettings
@@ -206,6 +207,9 @@ def event_info(request: HttpRequest, pk: str) -> HttpResponse:
     return render(request, "auditlog/_event_info.html", event_context(event))
 
 
+MAP_MAX_DAYS = 90
+
+
 @page_permission(VIEW_EVENT, as_json=True)
 @reads_from_replica
 def event_chart(request: HttpRequest) -> HttpResponse:
@@ -223,8 +227,20 @@ def event_map(request: HttpRequest) -> HttpResponse:
     queryset, search_error, filter_error = filtered_events(request)
     if search_error or filter_error:
         return JsonResponse({"detail": str(search_error or filter_error)}, status=400)
-    if rollups.answerable(request.GET):
-        counted = rollups.counted(request.GET)
+    days = request.GET.get("history_days", "")
+    counted = rollups.counted(request.GET) if rollups.answerable(request.GET) else None
+    if days:
+        # The last N days, counted by the hour (as the volume chart counts them).
+        if not days.isascii() or not days.isdigit() or not 1 <= int(days) <= MAP_MAX_DAYS:
+            return JsonResponse(
+                {"detail": f"history_days must be a whole number from 1 to {MAP_MAX_DAYS}."},
+                status=400,
+            )
+        since = timezone.now() - timedelta(days=int(days))
+        queryset = queryset.filter(created__gte=since)
+        if counted is not None:
+            counted = counted.filter(hour__gte=since.replace(minute=0, second=0, microsecond=0))
+    if counted is not None:
         points = rollups.places(rollups=counted, events=queryset)
     else:
         points = queryset.geo_points()  # type: ignore[attr-defined]
@@ -251,6 +267,7 @@ def system_settings(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Settings saved. New events use the new retention.")
             return redirect(reverse("auditlog:settings"))
     in_force = SystemSettings.load()  # the stored row, not the form's unsaved instance
+    backlog = sealing_backlog()
     return render(
         request,
         "auditlog/settings.html",
@@ -259,6 +276,8 @@ def system_settings(request: HttpRequest) -> HttpResponse:
             "environment_retention": format_duration(django_settings.EVENT_RETENTION),
             "effective_retention": format_duration(in_force.retention),
             "gdpr_compliance": in_force.gdpr_compliance,
+            "backlog": backlog,
+            "backlog_age": backlog.age_seconds(timezone.now()),
         },
         status=400 if form.errors else 200,
     )

@@ -2,7 +2,8 @@
 
     make bench                      # or: .venv/bin/python bench/run.py
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/auditlog_bench  (the default)
-    --events N                      # how many events to load (default 1,000,000)
+    --events N                      # how many events to load (default 1,000,000;
+                                    # make bench BENCH_EVENTS=N)
     --only load,save,list,...       # a subset of the measures (for development)
 
 The database named in BENCH_DATABASE_URL is dropped and created afresh. The table is printed
@@ -30,10 +31,13 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/auditlog_bench"
 MEASURES = (
     "load",
     "ingest",
+    "seal",
     "save",
     "update",
     "list",
+    "big_page",
     "deep",
+    "crawl",
     "parse",
     "export",
     "aggregates",
@@ -169,7 +173,7 @@ def main() -> None:
     fresh_database(url)
     with tempfile.TemporaryDirectory(prefix="bench-") as data_dir:
         setup_django(url, Path(data_dir))
-        from bench import measures
+        from bench import measures, scale
 
         report = Report(events=args.events)
         context = measures.Context(events=args.events, data_dir=Path(data_dir))
@@ -178,7 +182,8 @@ def main() -> None:
             if name == "load":
                 continue
             print(f"bench: {name}", flush=True)
-            getattr(measures, f"measure_{name}")(context, report)
+            module = scale if hasattr(scale, f"measure_{name}") else measures
+            getattr(module, f"measure_{name}")(context, report)
     Path(args.out).write_text(report.markdown())
     print()
     print(report.markdown())

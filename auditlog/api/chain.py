@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
@@ -19,7 +20,7 @@ from rest_framework.response import Response
 
 from auditlog.api.pagination import single_value, whole_number
 from auditlog.chain.breaches import BREACH_LABELS, Breach
-from auditlog.chain.links import chain_head
+from auditlog.chain.links import chain_head, sealing_backlog
 from auditlog.chain.signing import checkpoint_record
 from auditlog.chain.verification import verify
 from auditlog.models import ChainCheckpoint, ChainRecordKind
@@ -75,6 +76,19 @@ class VerificationSerializer(serializers.Serializer):
     first_broken = BrokenLinkSerializer(allow_null=True)
 
 
+class ChainStatusSerializer(serializers.Serializer):
+    head = serializers.IntegerField(allow_null=True, help_text="The chain's last sequence.")
+    unsealed = serializers.IntegerField(help_text="Events waiting to be sealed.")
+    oldest_unsealed_created = serializers.DateTimeField(
+        allow_null=True, help_text="The created time of the oldest event waiting to be sealed."
+    )
+    oldest_unsealed_age_seconds = serializers.FloatField(
+        allow_null=True,
+        help_text="How long the oldest waiting event has waited (since it was queued): a "
+        "growing age means the sealer does not keep up, or does not run.",
+    )
+
+
 def _sequence_param(request: Request, name: str) -> int | None:
     value = whole_number(request, name)
     if value is None:
@@ -125,7 +139,32 @@ class EventChainViewSet(viewsets.GenericViewSet):
     queryset = ChainCheckpoint.objects.order_by("sequence", "pk")
     serializer_class = ChainCheckpointSerializer
     filter_backends: list[Any] = []
-    action_permissions = {"verify": VIEW_EVENTS, "checkpoints": VIEW_EVENTS}
+    action_permissions = {
+        "verify": VIEW_EVENTS,
+        "checkpoints": VIEW_EVENTS,
+        "status": VIEW_EVENTS,
+    }
+
+    @extend_schema(
+        summary="The chain's head and the sealer's backlog",
+        description="How many events wait to be sealed and how long the oldest has waited "
+        "(cheap: no verification).",
+        responses=ChainStatusSerializer,
+    )
+    @action(detail=False, pagination_class=None)
+    def status(self, request: Request) -> Response:
+        backlog = sealing_backlog()
+        head = chain_head()
+        return Response(
+            ChainStatusSerializer(
+                {
+                    "head": head.sequence if head is not None else None,
+                    "unsealed": backlog.unsealed,
+                    "oldest_unsealed_created": backlog.oldest_created,
+                    "oldest_unsealed_age_seconds": backlog.age_seconds(timezone.now()),
+                }
+            ).data
+        )
 
     @extend_schema(
         summary="Verify the event chain",

@@ -48,11 +48,13 @@ from auditlog.chain.canonical import (
 )
 from auditlog.chain.files import CheckpointFileError, read_checkpoint_lines
 from auditlog.chain.links import (
+    Backlog,
     Link,
     chain_head,
     keys_in,
     lock_chain,
     queued_by_trigger,
+    sealing_backlog,
     unlinked_events,
     unsealed_count,
 )
@@ -83,6 +85,7 @@ __all__ = [
     "CANONICAL_FIELDS",
     "GENESIS",
     "RUN_ENDS_SQL",
+    "Backlog",
     "Breach",
     "BrokenLink",
     "BrokenLinkJSON",
@@ -115,6 +118,7 @@ __all__ = [
     "request_seal",
     "runs_from_ends",
     "seal_pending",
+    "sealing_backlog",
     "signature_valid",
     "signed_payload",
     "snapshot",

@@ -83,6 +83,40 @@ def unsealed_count() -> int:
     return unlinked_events().count()
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """The sealer's backlog: how many events wait to be sealed and since when."""
+
+    unsealed: int
+    oldest_created: datetime | None  # the ``created`` of the oldest waiting event
+    oldest_queued: datetime | None  # when the trigger queued it (None where not recorded)
+
+    def age_seconds(self, now: datetime) -> float | None:
+        """How long the oldest waiting event has waited (from its queueing, else its
+        ``created``); None when nothing waits."""
+        since = self.oldest_queued or self.oldest_created
+        return None if since is None else max((now - since).total_seconds(), 0.0)
+
+
+def sealing_backlog() -> Backlog:
+    """The unsealed events and the oldest of them (the sealer takes the oldest first, so a
+    growing age says the sealer does not keep up or does not run)."""
+    oldest: tuple[datetime, datetime | None] | None
+    if queued_by_trigger():
+        oldest = (
+            EventChainPending.objects.order_by("created", "event_uuid")
+            .values_list("created", "queued_at")
+            .first()
+        )
+    else:
+        created = unlinked_events().order_by("created", "pk").values_list("created", flat=True)
+        first = created.first()
+        oldest = (first, None) if first is not None else None
+    if oldest is None:
+        return Backlog(0, None, None)
+    return Backlog(unsealed_count(), oldest[0], oldest[1])
+
+
 def keys_in(pks: Iterable[Any]) -> Any:
     """The right-hand side of an ``__in`` lookup on many event pks. On PostgreSQL one array
     parameter: building and parsing 10,000 placeholders costs more than the rows they name."""

@@ -116,3 +116,38 @@ def test_the_migration_counts_what_was_sealed_before_it() -> None:
 def _execute(sql: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql)
+
+
+def test_the_map_counts_the_last_days_from_the_rollups(admin_client) -> None:
+    old = _write("login", 3, BERLIN)
+    _write("login", 2, BERLIN)
+    chain.seal_pending()
+    ten_days_ago = timezone.now() - timedelta(days=10)
+    Event.objects.filter(pk__in=[e.pk for e in old]).update(created=ten_days_ago)
+    # The roll-ups keep the hour each event was sealed into: move those three back too.
+    moved = EventRollup.objects.filter(action="login", located=True).get()
+    moved.count = 2
+    moved.save()
+    EventRollup.objects.create(
+        hour=ten_days_ago.replace(minute=0, second=0, microsecond=0),
+        action="login",
+        located=True,
+        lat=BERLIN["lat"],
+        long=BERLIN["long"],
+        count=3,
+    )
+
+    def counts(**params: object) -> list[int]:
+        answer = admin_client.get("/events/map/", params)
+        assert answer.status_code == 200, answer.content
+        return [p["count"] for p in answer.json()["points"]]
+
+    assert counts() == [5]
+    assert counts(history_days=7) == [2]
+    assert counts(history_days=30) == [5]
+    # From the events when the search is not the roll-ups' (the same answer).
+    assert counts(history_days=7, search='action = "login"') == [2]
+    for bad in ("0", "91", "x", "٣"):
+        answer = admin_client.get("/events/map/", {"history_days": bad})
+        assert answer.status_code == 400
+        assert "history_days" in answer.json()["detail"]
