@@ -43,7 +43,12 @@ def geoip_dir() -> Path | None:
 
 @pytest.fixture(autouse=True, scope="session")
 def _eager_celery() -> None:
-    """Tasks run in-process in tests, except where a test starts a real worker."""
+    """Tasks run in-process in tests, except where a test starts a real worker.
+
+    Celery's guard against waiting on a result inside a task is one flag for the whole process,
+    which an eager task running in another thread (a live server's request sealing its events)
+    raises for a moment: a test that waits on an eager result says
+    ``.get(disable_sync_subtasks=False)``, since it is not inside a task."""
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = True
 

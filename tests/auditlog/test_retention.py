@@ -107,7 +107,7 @@ def test_the_command_reports_how_many_it_deleted() -> None:
 @pytest.mark.django_db
 def test_the_scheduled_task_deletes_expired_events() -> None:
     _event(-timedelta(minutes=1))
-    assert delete_task.delay().get() == 1
+    assert delete_task.delay().get(disable_sync_subtasks=False) == 1
 
 
 def test_the_scheduler_runs_retention_every_five_minutes() -> None:

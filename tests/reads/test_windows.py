@@ -73,12 +73,12 @@ def test_paging_through_one_search_like_elastic_is_one_read_per_interval(
             assert client.get(EVENTS, {"page": page, "page_size": 2}).status_code == 200
         clock(61)
     # The first interval's summary is due two minutes after its start: the task writes it.
-    assert flush_reads.delay().get() == 1
+    assert flush_reads.delay().get(disable_sync_subtasks=False) == 1
     first, second, summary = read_events(read="search")
     assert (first.context["count"], second.context["count"]) == (1, 1)
     assert summary.context["count"] == 2 and summary.context["summary_of"] == str(first.pk)
     clock(180)
-    assert flush_reads.delay().get() == 1
+    assert flush_reads.delay().get(disable_sync_subtasks=False) == 1
     assert [e.context["count"] for e in read_events(read="search")] == [1, 1, 2, 2]
     assert total_reads(read="search") == 6
 

@@ -248,7 +248,7 @@ def test_the_scheduled_task_follows_enabled_sources_only(loaded: Upstream) -> No
 
     from sources.tasks import sync_sources
 
-    queued = sync_sources.delay().get()
+    queued = sync_sources.delay().get(disable_sync_subtasks=False)
 
     assert queued == 1 and imported_pks() == loaded.pks()
     followed.refresh_from_db()
