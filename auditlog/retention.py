@@ -20,7 +20,7 @@ from uuid import UUID
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from auditlog import rollups
+from auditlog import partitions, rollups
 from auditlog.chain import links as chain_links
 from auditlog.chain import pruning, sealing
 from auditlog.models import Event
@@ -51,8 +51,8 @@ def delete_expired_events(
     """
     now = now or timezone.now()
     sealing.seal_pending()
+    total = drop_expired_partitions(now, progress=progress)
     delete_batch = _delete_batch_sql if connection.vendor == "postgresql" else _delete_batch_orm
-    total = 0
     # Each batch starts at the last expiry time of the one before: walking the expiry index
     # from its start again would step over every entry deleted so far, a cost that grows
     # with the square of the backlog. Whatever expired before that time was in an earlier
@@ -139,15 +139,17 @@ def _quoted(model: type[models.Model]) -> str:
 # chain.pruning.unlink_sql), the references to them, and only the ends of the removed runs of
 # the chain come back. The links removed are exactly those of the events this statement
 # deleted. Referring tables are small and may have no useful index, so they get a join.
+# A physical address is one partition's: the partition (tableoid) is matched with it.
 # Only table, column and CTE names are interpolated.
 _BATCH_SQL = """
 WITH batch AS MATERIALIZED (
-    SELECT ctid, expires FROM {events}
+    SELECT tableoid, ctid, expires FROM {events}
     WHERE expiring AND expires <= %s AND expires >= COALESCE(%s::timestamptz, '-infinity')
     ORDER BY expires, created, event_uuid
     LIMIT %s
 ), gone AS (
     DELETE FROM {events} WHERE ctid = ANY(ARRAY(SELECT ctid FROM batch))
+        AND (tableoid, ctid) IN (SELECT tableoid, ctid FROM batch)
     RETURNING {gone_columns}
 ), {unlink}{cleared}
 SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM gone),
@@ -158,21 +160,25 @@ ORDER BY ends.sequence
 """
 
 
-@cache
-def _batch_sql() -> str:
+def _cleared_sql() -> str:
+    """CTEs that clear the references to the events of CTE ``gone``."""
     quote = connection.ops.quote_name
-    cleared = "".join(
+    return "".join(
         f""", cleared_{number} AS (
     UPDATE {_quoted(reference.model)} SET {quote(reference.column)} = NULL
     WHERE {quote(reference.column)} IN (SELECT event_uuid FROM gone)
 )"""  # noqa: S608 - only table, column and CTE names are interpolated
         for number, reference in enumerate(_references())
     )
+
+
+@cache
+def _batch_sql() -> str:
     return _BATCH_SQL.format(
         events=_quoted(Event),
         gone_columns=rollups.GONE_COLUMNS,
         unlink=pruning.unlink_sql("gone"),
-        cleared=cleared,
+        cleared=_cleared_sql(),
     )
 
 
@@ -185,6 +191,70 @@ def _delete_batch_sql(now: datetime, since: datetime | None, batch_size: int) ->
     taken, deleted, last_expires = rows[0][:3]
     pruning.record_run_ends(row[3:] for row in rows if row[3] is not None)
     return _Batch(int(taken), int(deleted), last_expires or since)
+
+
+# --- Whole partitions (PostgreSQL) --------------------------------------------------------------
+
+# The events of a partition leave the chain and the roll-ups as a batch's do (see _BATCH_SQL),
+# read from the partition instead of deleted row by row: the partition is then dropped whole.
+_PARTITION_SQL = """
+WITH gone AS MATERIALIZED (SELECT {gone_columns} FROM {partition}), {unlink}{cleared}
+SELECT (SELECT count(*) FROM gone),
+    ends.sequence, ends.prev_hash, ends.chain_hash, ends.starts_run, ends.ends_run
+FROM (SELECT) AS counts LEFT JOIN chain_run_ends AS ends ON true
+ORDER BY ends.sequence
+"""
+
+
+def drop_expired_partitions(
+    now: datetime, *, progress: Callable[[int], object] | None = None
+) -> int:
+    """Drop every month partition of the events table (PostgreSQL) whose month is over and
+    whose events have all expired by ``now``; return how many events went with them.
+
+    The disk is returned at once (no dead rows for vacuum). As for a batch, the events leave
+    the chain (links, queue entries, signed prune records of the removed runs) and the
+    roll-ups, and references to them are cleared, in the transaction that drops the
+    partition. The partition is locked against writes (not reads) while this is computed;
+    dropping it takes the events table's exclusive lock for a moment.
+    """
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        if not partitions.is_partitioned(cursor):
+            return 0
+        over = [p for p in partitions.partitions(cursor) if p.end is not None and p.end <= now]
+    total = 0
+    for partition in over:
+        name = connection.ops.quote_name(partition.name)
+        with transaction.atomic(), connection.cursor() as cursor:
+            chain_links.lock_chain()
+            cursor.execute(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE")
+            cursor.execute(
+                f"SELECT count(*), coalesce(bool_and(expiring AND expires <= %s), true)"  # noqa: S608
+                f" FROM {name}",
+                [now],
+            )
+            count, all_expired = cursor.fetchone()
+            if not all_expired:
+                continue
+            if count:
+                cursor.execute(
+                    _PARTITION_SQL.format(
+                        gone_columns=rollups.GONE_COLUMNS,
+                        partition=name,
+                        unlink=pruning.unlink_sql("gone"),
+                        cleared=_cleared_sql(),
+                    )
+                )
+                rows = cursor.fetchall()
+                pruning.record_run_ends(row[1:] for row in rows if row[1] is not None)
+            cursor.execute(f"DROP TABLE {name}")
+        logger.info("Dropped partition %s with %d expired events", partition.name, count)
+        total += int(count)
+        if progress is not None and count:
+            progress(int(count))
+    return total
 
 
 def erase_user_events(

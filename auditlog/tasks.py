@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import shared_task
 
-from auditlog import integrity, reads, retention
+from auditlog import integrity, partitions, reads, retention
 from auditlog.chain import sealing
 from auditlog.chain.sealing import SEAL_DEBOUNCE_SECONDS, seal_pending, wait_until
 
@@ -46,3 +46,9 @@ def verify_event_chain() -> bool:
 def flush_reads() -> int:
     """Write the summaries of repeated reads whose window is over (see ``auditlog.reads``)."""
     return reads.flush_due()
+
+
+@shared_task(name="auditlog.tasks.make_event_partitions")
+def make_event_partitions() -> list[str]:
+    """PostgreSQL: create the events' month partitions up to two months ahead."""
+    return partitions.ensure_partitions()

@@ -51,7 +51,11 @@ class Notification(models.Model):
     hyperlink = models.TextField(null=True, blank=True, max_length=4096)
     hyperlink_label = models.TextField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
-    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL)
+    # No database constraint: a partitioned events table (PostgreSQL) has no unique key on
+    # event_uuid alone to refer to; retention clears the references to what it deletes.
+    event = models.ForeignKey(
+        Event, null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False
+    )
     seen = models.BooleanField(default=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"

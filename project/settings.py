@@ -315,6 +315,9 @@ AUDIT_CHAIN_BACKDATE_BOUND = env_duration("AUDIT_CHAIN_BACKDATE_BOUND", "minutes
 # Reads of the audit trail (auditlog/reads.py): recorded as events; the same read by the same
 # reader within AUDIT_READS_WINDOW is one event, then one summary with the count of repeats.
 AUDIT_READS = env_bool("AUDIT_READS", True)
+# PostgreSQL: the events table partitioned by month (auditlog/partitions.py); off keeps the
+# plain table for new installations (an existing partitioned table stays partitioned).
+AUDITLOG_PARTITION_EVENTS = env_bool("AUDITLOG_PARTITION_EVENTS", True)
 AUDIT_READS_WINDOW = env_duration("AUDIT_READS_WINDOW", "minutes=1")
 if AUDIT_READS_WINDOW.total_seconds() < 1:
     raise ImproperlyConfigured("AUDIT_READS_WINDOW: use at least one second (e.g. minutes=1).")
@@ -471,6 +474,11 @@ CELERY_BEAT_SCHEDULE = {
     # Seals what the after-commit trigger missed (bulk writes, other processes) and
     # writes checkpoints that are due.
     "seal-events": {"task": "auditlog.tasks.seal_events", "schedule": crontab()},
+    # PostgreSQL: the events' month partitions, made two months ahead (auditlog/partitions.py).
+    "make-event-partitions": {
+        "task": "auditlog.tasks.make_event_partitions",
+        "schedule": crontab(minute=23, hour=1),
+    },
     # Follow every enabled authentik source (sources/): new events within a minute.
     "sync-sources": {"task": "sources.tasks.sync_sources", "schedule": crontab()},
     # Streams to SIEMs: catch up what the wake-up after each sealed batch missed, and retries.

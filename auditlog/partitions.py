@@ -1,0 +1,217 @@
+"""The events table partitioned by time on PostgreSQL: one range partition per calendar month
+of ``created`` (UTC), made ahead by the scheduler, and a default partition, so no insert ever
+fails for want of a partition. SQLite (and a PostgreSQL installation with
+``AUDITLOG_PARTITION_EVENTS`` off) keeps the plain table.
+
+What changes with partitions:
+
+* the database's primary key is ``(event_uuid, created)`` (a partitioned table's unique keys
+  must hold the partition key); Django keeps ``event_uuid`` as the model's pk, so lookups by
+  pk work as before. ``event_uuid`` is unique per partition (by that key); across partitions
+  it is unique because the application makes every uuid (uuid4) and the chain's link table
+  holds each ``event_uuid`` once (an event can be chained only once);
+* nothing refers to the events table by a database foreign key (``notifications.0002``);
+* the chain's queue trigger is a statement trigger of the parent table (one set-based insert
+  per statement, see ``0008_chain_queued_at``), which does not fire for a row written straight
+  into a partition: those rows are queued by a row trigger of the parent, cloned onto every
+  partition, that stays silent for inserts through the parent (a statement trigger before
+  them sets a transaction-local flag that its ``WHEN`` reads), see :func:`install_triggers`;
+* retention drops a whole month's partition once every event in it has expired
+  (:func:`auditlog.retention.drop_expired_partitions`).
+
+An installation whose events table predates partitioning converts it with the resumable
+``manage.py partition_events`` (:mod:`auditlog.partitioning`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import connection
+from django.db.backends.utils import CursorWrapper
+from django.utils import timezone
+
+EVENTS = "auditlog_event"
+DEFAULT = "auditlog_event_default"
+PREFIX = "auditlog_event_p"
+MONTHS_AHEAD = 2
+
+_BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
+
+
+def enabled() -> bool:
+    """Whether events are (to be) partitioned: PostgreSQL, and the setting is on."""
+    return connection.vendor == "postgresql" and bool(
+        getattr(settings, "AUDITLOG_PARTITION_EVENTS", True)
+    )
+
+
+def is_partitioned(cursor: CursorWrapper, table: str = EVENTS) -> bool:
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table AS p JOIN pg_class AS c"
+        " ON c.oid = p.partrelid WHERE c.relname = %s AND pg_table_is_visible(c.oid))",
+        [table],
+    )
+    return bool(cursor.fetchone()[0])
+
+
+def month_of(moment: datetime) -> datetime:
+    """The first instant (UTC) of the month of ``moment``."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def add_months(month: datetime, count: int) -> datetime:
+    index = month.year * 12 + month.month - 1 + count
+    return month.replace(year=index // 12, month=index % 12 + 1)
+
+
+def partition_name(month: datetime) -> str:
+    return f"{PREFIX}{month:%Y_%m}"
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A partition of the events table; ``start``/``end`` are ``None`` for the default one."""
+
+    name: str
+    start: datetime | None
+    end: datetime | None
+
+
+def partitions(cursor: CursorWrapper, parent: str = EVENTS) -> list[Partition]:
+    """The partitions of ``parent``, month partitions in time order, the default one last."""
+    cursor.execute(
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits AS i"
+        " JOIN pg_class AS c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
+        [parent],
+    )
+    found = []
+    for name, bound in cursor.fetchall():
+        match = _BOUND.search(bound or "")
+        if match:
+            start, end = (datetime.fromisoformat(value) for value in match.groups())
+            found.append(Partition(name, start.astimezone(UTC), end.astimezone(UTC)))
+        else:
+            found.append(Partition(name, None, None))
+    return sorted(
+        found, key=lambda p: (p.start is None, p.start or datetime.min.replace(tzinfo=UTC))
+    )
+
+
+def _literal(moment: datetime) -> str:
+    return f"'{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}+00'"
+
+
+def create_month(cursor: CursorWrapper, month: datetime, parent: str = EVENTS) -> str:
+    """Create the partition of ``month`` (if missing). Events of that month already in the
+    default partition (written before their month had a partition) are moved into it."""
+    name = partition_name(month)
+    start, end = _literal(month), _literal(add_months(month, 1))
+    default = _default_of(cursor, parent)
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+    if cursor.fetchone()[0]:
+        return name
+    quote = connection.ops.quote_name
+    moving = False
+    if default:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {quote(default)}"  # noqa: S608 - our own names
+            f" WHERE created >= {start} AND created < {end})"
+        )
+        moving = bool(cursor.fetchone()[0])
+    if not moving:
+        cursor.execute(
+            f"CREATE TABLE {quote(name)} PARTITION OF {quote(parent)}"
+            f" FOR VALUES FROM ({start}) TO ({end})"
+        )
+        return name
+    # The rows move from the default partition into a table of their own, which then becomes
+    # the month's partition (attaching checks that the default one keeps none of them). The
+    # rows are queued or chained already: the plain table has no queue trigger.
+    cursor.execute(f"LOCK TABLE {quote(default)} IN ACCESS EXCLUSIVE MODE")
+    cursor.execute(
+        f"CREATE TABLE {quote(name)} (LIKE {quote(parent)} INCLUDING DEFAULTS"
+        " INCLUDING CONSTRAINTS INCLUDING STORAGE)"
+    )
+    cursor.execute(
+        f"WITH moved AS (DELETE FROM {quote(default)} WHERE created >= {start}"  # noqa: S608
+        f" AND created < {end} RETURNING *) INSERT INTO {quote(name)} SELECT * FROM moved"
+    )
+    cursor.execute(
+        f"ALTER TABLE {quote(parent)} ATTACH PARTITION {quote(name)}"
+        f" FOR VALUES FROM ({start}) TO ({end})"
+    )
+    return name
+
+
+def _default_of(cursor: CursorWrapper, parent: str) -> str | None:
+    defaults = [p.name for p in partitions(cursor, parent) if p.start is None]
+    return defaults[0] if defaults else None
+
+
+def ensure_partitions(
+    *,
+    now: datetime | None = None,
+    since: datetime | None = None,
+    months_ahead: int | None = None,
+    parent: str = EVENTS,
+) -> list[str]:
+    """Make sure ``parent`` has a partition for every month from ``since`` (default: this
+    month) to ``months_ahead`` months after this one, and a default partition; return the
+    names of the partitions created. Does nothing unless the table is partitioned."""
+    if connection.vendor != "postgresql":
+        return []
+    now = now or timezone.now()
+    ahead = MONTHS_AHEAD if months_ahead is None else months_ahead
+    created: list[str] = []
+    with connection.cursor() as cursor:
+        if not is_partitioned(cursor, parent):
+            return []
+        quote = connection.ops.quote_name
+        if _default_of(cursor, parent) is None:
+            cursor.execute(f"CREATE TABLE {quote(DEFAULT)} PARTITION OF {quote(parent)} DEFAULT")
+            created.append(DEFAULT)
+        existing = {p.name for p in partitions(cursor, parent)}
+        month = month_of(since or now)
+        last = add_months(month_of(now), ahead)
+        while month <= last:
+            if partition_name(month) not in existing:
+                created.append(create_month(cursor, month, parent))
+            month = add_months(month, 1)
+    return created
+
+
+FLAG = "auditlog.events_via_parent"
+PENDING = "auditlog_eventchainpending"
+TRIGGERS = [
+    f"""CREATE OR REPLACE FUNCTION auditlog_event_via_parent() RETURNS trigger
+    LANGUAGE plpgsql AS $$ BEGIN
+        PERFORM set_config('{FLAG}', CASE WHEN TG_WHEN = 'BEFORE' THEN 'on' ELSE '' END, true);
+        RETURN NULL;
+    END $$""",
+    f"""CREATE OR REPLACE FUNCTION auditlog_event_chain_queue_row() RETURNS trigger
+    LANGUAGE plpgsql AS $$ BEGIN
+        INSERT INTO {PENDING} (event_uuid, created, queued_at)
+        VALUES (NEW.event_uuid, NEW.created, statement_timestamp())
+        ON CONFLICT (event_uuid) DO NOTHING;
+        RETURN NULL;
+    END $$""",
+    f"""CREATE TRIGGER auditlog_event_via_parent BEFORE INSERT ON {EVENTS}
+    FOR EACH STATEMENT EXECUTE FUNCTION auditlog_event_via_parent()""",
+    f"""CREATE TRIGGER auditlog_event_via_parent_done AFTER INSERT ON {EVENTS}
+    FOR EACH STATEMENT EXECUTE FUNCTION auditlog_event_via_parent()""",
+    f"""CREATE TRIGGER auditlog_event_chain_queue_direct AFTER INSERT ON {EVENTS}
+    FOR EACH ROW WHEN (current_setting('{FLAG}', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION auditlog_event_chain_queue_row()""",
+]
+
+
+def install_triggers(cursor: CursorWrapper) -> None:
+    """Queue the rows written straight into a partition (see the module's docstring): the
+    parent's statement trigger queues everything inserted through it."""
+    for statement in TRIGGERS:
+        cursor.execute(statement)

@@ -1,0 +1,207 @@
+"""The events table partitioned by month on PostgreSQL: what a fresh migrate makes, partitions
+made ahead, rows written straight into a partition are queued, retention drops a month whose
+events have all expired (disk returned, the chain verifies, the roll-ups still agree), and
+batches of retention delete only their own rows (a physical address is a partition's)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from auditlog import chain, partitions, rollups
+from auditlog.bulk import write_events
+from auditlog.models import ChainCheckpoint, ChainRecordKind, Event, EventChainPending
+from auditlog.retention import delete_expired_events, drop_expired_partitions
+from auditlog.tasks import make_event_partitions
+from directory.models import User
+from notifications.models import Notification
+
+pytestmark = pytest.mark.django_db
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="partitions are PostgreSQL's"
+)
+BERLIN = {"lat": 52.52, "long": 13.405, "country": "DE"}
+
+
+def _fetch(sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _names() -> list[str]:
+    with connection.cursor() as cursor:
+        return [p.name for p in partitions.partitions(cursor)]
+
+
+def _disk() -> int:
+    return int(
+        _fetch(
+            "SELECT coalesce(sum(pg_total_relation_size(relid)), 0)"
+            " FROM pg_partition_tree('auditlog_event')"
+        )[0][0]
+    )
+
+
+def _events(month_start: Any, count: int, *, expired: bool, **fields: Any) -> list[Event]:
+    """``count`` events of the month starting at ``month_start`` (imported, so the chain's
+    backdating check allows their age), expired or not."""
+    now = timezone.now()
+    events = [
+        Event(
+            action="login",
+            app="tests",
+            context={"n": index, "imported": {"source": "tests"}, "geo": BERLIN},
+            created=month_start + timedelta(hours=index + 1),
+            expires=now - timedelta(minutes=1) if expired else now + timedelta(days=30),
+            **fields,
+        )
+        for index in range(count)
+    ]
+    write_events(events)
+    return events
+
+
+def _rollups_agree() -> bool:
+    since = timezone.now() - timedelta(days=400)
+    counted, events = rollups.counted({}), Event.objects.all()
+    by_rollups = rollups.volume(since=since, rollups=counted, events=events)
+    places = rollups.places(rollups=counted, events=events)
+    located = sum(p["count"] for p in places)
+    located_events = events.filter(context__geo__has_key="lat").count()
+    return sum(b["count"] for b in by_rollups) == events.count() and located == located_events
+
+
+@postgresql_only
+def test_a_fresh_migrate_makes_the_partitioned_table_with_months_ahead_and_a_default() -> None:
+    assert _fetch("SELECT relkind FROM pg_class WHERE relname = 'auditlog_event'") == [("p",)]
+    key = _fetch(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = 'auditlog_event'::regclass AND contype = 'p'"
+    )
+    assert key == [("PRIMARY KEY (event_uuid, created)",)]
+    month = partitions.month_of(timezone.now())
+    expected = [partitions.partition_name(partitions.add_months(month, n)) for n in range(3)]
+    names = _names()
+    assert set(expected) <= set(names)
+    assert names[-1] == partitions.DEFAULT
+    # The indexes are partitioned indexes; nothing refers to the table by a foreign key.
+    kinds = _fetch(
+        "SELECT DISTINCT c.relkind FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid"
+        " WHERE i.indrelid = 'auditlog_event'::regclass"
+    )
+    assert kinds == [("I",)]
+    assert _fetch("SELECT 1 FROM pg_constraint WHERE confrelid = 'auditlog_event'::regclass") == []
+
+
+@postgresql_only
+def test_the_scheduler_makes_partitions_ahead_and_moves_rows_from_the_default_one() -> None:
+    assert "make-event-partitions" in settings.CELERY_BEAT_SCHEDULE
+    far = partitions.add_months(partitions.month_of(timezone.now()), 5)
+    (event,) = _events(far, 1, expired=False)
+    assert _fetch("SELECT tableoid::regclass::text FROM auditlog_event") == [(partitions.DEFAULT,)]
+    assert make_event_partitions() == []  # this month and the next two exist already
+    created = partitions.ensure_partitions(months_ahead=6)
+    assert partitions.partition_name(far) in created
+    assert _fetch("SELECT tableoid::regclass::text FROM auditlog_event") == [
+        (partitions.partition_name(far),)
+    ]
+    assert Event.objects.get(pk=event.pk).context["n"] == 0
+
+
+@postgresql_only
+def test_a_row_written_straight_into_a_partition_is_queued_and_the_chain_verifies() -> None:
+    name = partitions.partition_name(partitions.month_of(timezone.now()))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{name}" SELECT gen_random_uuid(), %s, %s, %s, %s, NULL, now(),'
+            " %s, now() + interval '1 day', true RETURNING event_uuid",
+            ['{"username": "x"}', "login", "tests", "{}", "{}"],
+        )
+        (direct,) = cursor.fetchone()
+    assert EventChainPending.objects.filter(event_uuid=direct).exists()
+    through_parent = _events(partitions.month_of(timezone.now()), 3, expired=False)
+    assert EventChainPending.objects.count() == 4
+    assert _fetch("SELECT current_setting(%s, true)", [partitions.FLAG]) == [("",)]
+    chain.seal_pending()
+    assert chain.verify().ok
+    assert Event.objects.filter(pk__in=[direct, *(e.pk for e in through_parent)]).count() == 4
+
+
+@postgresql_only
+def test_retention_drops_a_month_of_expired_events_and_the_chain_and_rollups_agree() -> None:
+    now = timezone.now()
+    past = partitions.add_months(partitions.month_of(now), -3)
+    partitions.ensure_partitions(since=past)
+    user = User.objects.create(username="reader")
+    old = _events(past, 40, expired=True)
+    Notification.objects.create(user=user, body="about an old event", event_id=old[0].pk)
+    kept = _events(partitions.month_of(now), 5, expired=False)
+    edge = _events(partitions.month_of(now), 3, expired=True)  # deleted by batch
+    chain.seal_pending()
+    assert _rollups_agree()
+    gone = {e.pk for e in old + edge}
+    remaining = set(Event.objects.values_list("pk", flat=True)) - gone
+    assert {e.pk for e in kept} <= remaining
+    before = _disk()
+    deleted = delete_expired_events(now=now)
+    assert deleted == 43
+    assert partitions.partition_name(past) not in _names()
+    assert _disk() < before
+    assert set(Event.objects.values_list("pk", flat=True)) == remaining
+    assert Notification.objects.get().event_id is None
+    prunes = ChainCheckpoint.objects.filter(kind=ChainRecordKind.PRUNE)
+    assert sum(prunes.values_list("count", flat=True)) == 43
+    assert chain.verify().ok
+    assert _rollups_agree()
+
+
+@postgresql_only
+def test_a_month_with_one_event_still_kept_stays_and_loses_only_its_expired_events() -> None:
+    now = timezone.now()
+    past = partitions.add_months(partitions.month_of(now), -2)
+    partitions.ensure_partitions(since=past)
+    _events(past, 4, expired=True)
+    (stays,) = _events(past + timedelta(days=3), 1, expired=False)
+    chain.seal_pending()
+    assert drop_expired_partitions(now) == 0
+    assert partitions.partition_name(past) in _names()
+    assert delete_expired_events(now=now) == 4
+    assert list(Event.objects.values_list("pk", flat=True)) == [stays.pk]
+    assert chain.verify().ok
+
+
+@postgresql_only
+def test_a_retention_batch_deletes_its_rows_not_rows_at_the_same_place_in_other_partitions() -> (
+    None
+):
+    now = timezone.now()
+    two_back = partitions.add_months(partitions.month_of(now), -2)
+    one_back = partitions.add_months(two_back, 1)
+    partitions.ensure_partitions(since=two_back)  # new, empty tables
+    (survivor,) = _events(two_back, 1, expired=False)
+    (expired,) = _events(one_back, 1, expired=True)
+    (kept,) = _events(one_back + timedelta(days=1), 1, expired=False)  # the month stays
+    places = dict(_fetch("SELECT event_uuid, ctid::text FROM auditlog_event"))
+    assert places[survivor.pk] == places[expired.pk] == "(0,1)"
+    chain.seal_pending()
+    assert delete_expired_events(now=now) == 1
+    assert set(Event.objects.filter(pk__in=[survivor.pk, expired.pk, kept.pk])) == {
+        survivor,
+        kept,
+    }
+    assert chain.verify().ok
+
+
+def test_without_partitions_nothing_is_made_or_dropped(settings: Any) -> None:
+    if connection.vendor == "postgresql":
+        settings.AUDITLOG_PARTITION_EVENTS = False
+        assert not partitions.enabled()
+        return
+    assert partitions.ensure_partitions() == []
+    assert drop_expired_partitions(timezone.now()) == 0
