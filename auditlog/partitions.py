@@ -199,7 +199,7 @@ TRIGGERS = [
         VALUES (NEW.event_uuid, NEW.created, statement_timestamp())
         ON CONFLICT (event_uuid) DO NOTHING;
         RETURN NULL;
-    END $$""",
+    END $$""",  # noqa: S608 - a constant of our own names
     f"""CREATE TRIGGER auditlog_event_via_parent BEFORE INSERT ON {EVENTS}
     FOR EACH STATEMENT EXECUTE FUNCTION auditlog_event_via_parent()""",
     f"""CREATE TRIGGER auditlog_event_via_parent_done AFTER INSERT ON {EVENTS}

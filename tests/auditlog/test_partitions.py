@@ -177,9 +177,7 @@ def test_a_month_with_one_event_still_kept_stays_and_loses_only_its_expired_even
 
 
 @postgresql_only
-def test_a_retention_batch_deletes_its_rows_not_rows_at_the_same_place_in_other_partitions() -> (
-    None
-):
+def test_a_retention_batch_deletes_its_rows_not_those_at_the_same_place_elsewhere() -> None:
     now = timezone.now()
     two_back = partitions.add_months(partitions.month_of(now), -2)
     one_back = partitions.add_months(two_back, 1)

@@ -1,0 +1,135 @@
+"""``manage.py partition_events`` converts a plain events table (as installations before
+partitioning have it) into the partitioned one without losing an event: interrupted after
+some batches, written to and pruned meanwhile, resumed, every event is there once, the chain
+verifies, and the plain table stays until ``--drop-old``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, transaction
+from django.utils import timezone
+
+from auditlog import chain, partitioning, partitions
+from auditlog.bulk import write_events
+from auditlog.chain import links as chain_links
+from auditlog.chain import pruning
+from auditlog.models import Event, EventChainPending
+from auditlog.services import record_event
+
+pytestmark = pytest.mark.django_db
+
+
+def _execute(sql: str) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+
+def _make_plain() -> None:
+    """Turn the migrated (partitioned) events table back into the plain table of migrations
+    0001-0011: primary key ``event_uuid``, the same indexes, the statement queue trigger."""
+    indexes = _execute(
+        "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index AS i"
+        " JOIN pg_class AS c ON c.oid = i.indexrelid"
+        " WHERE i.indrelid = 'auditlog_event'::regclass AND NOT i.indisprimary"
+    )
+    _execute("ALTER TABLE auditlog_event RENAME TO auditlog_event_was")
+    _execute("ALTER INDEX auditlog_event_pkey RENAME TO auditlog_event_was_pkey")
+    for name, _ in indexes:
+        _execute(f'ALTER INDEX "{name}" RENAME TO "{name}_was"')
+    _execute(
+        "CREATE TABLE auditlog_event (LIKE auditlog_event_was INCLUDING DEFAULTS"
+        " INCLUDING CONSTRAINTS INCLUDING STORAGE)"
+    )
+    _execute(
+        "ALTER TABLE auditlog_event ADD CONSTRAINT auditlog_event_pkey PRIMARY KEY (event_uuid)"
+    )
+    for _, definition in indexes:
+        _execute(definition.replace(" ON ONLY public.", " ON public."))
+    _execute("DROP TABLE auditlog_event_was")
+    _execute(
+        "CREATE TRIGGER auditlog_event_chain_queue AFTER INSERT ON auditlog_event"
+        " REFERENCING NEW TABLE AS inserted_events"
+        " FOR EACH STATEMENT EXECUTE FUNCTION auditlog_event_chain_queue()"
+    )
+
+
+def _old(count: int, days: int) -> list[Event]:
+    start = timezone.now() - timedelta(days=days)
+    events = [
+        Event(
+            action="login",
+            app="tests",
+            context={"n": index, "imported": {"source": "tests"}},
+            created=start + timedelta(hours=index),
+            expires=timezone.now() + timedelta(days=30),
+        )
+        for index in range(count)
+    ]
+    write_events(events)
+    return events
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="partitions are PostgreSQL's")
+def test_an_interrupted_conversion_resumes_and_loses_no_event() -> None:
+    _make_plain()
+    with connection.cursor() as cursor:
+        assert partitioning.state(cursor) == "plain"
+    events = _old(30, days=70) + _old(25, days=5)
+    chain.seal_pending()
+    out = StringIO()
+    call_command("partition_events", batch_size=10, max_batches=2, stdout=out, verbosity=0)
+    assert "run the command again to resume" in out.getvalue()
+    with connection.cursor() as cursor:
+        assert partitioning.state(cursor) == "copying"
+        assert partitioning.progress(cursor)[0] == 20
+    # Meanwhile: new events (one older than the copy's position), and a copied one pruned.
+    written_meanwhile = [record_event(action="login", app="tests") for _ in range(3)]
+    written_meanwhile += _old(1, days=80)
+    pruned = events[0]
+    with transaction.atomic():
+        chain_links.lock_chain()
+        pruning.delete_with_links([pruned.pk])
+    call_command("partition_events", batch_size=10, max_batches=1, stdout=StringIO(), verbosity=0)
+    out = StringIO()
+    call_command("partition_events", batch_size=10, stdout=out, verbosity=0)
+    assert "partitioned" in out.getvalue()
+    with connection.cursor() as cursor:
+        assert partitioning.state(cursor) == "partitioned"
+        months = {p.name for p in partitions.partitions(cursor)}
+    assert partitions.partition_name(partitions.month_of(events[0].created)) in months
+    assert partitions.DEFAULT in months
+    expected = {e.pk for e in events[1:] + written_meanwhile}
+    everything = set(Event.objects.values_list("pk", flat=True))
+    assert expected <= everything and pruned.pk not in everything
+    assert len(everything) == Event.objects.count()
+    # The queue trigger moved: a new event is queued; everything seals and verifies.
+    fresh = record_event(action="logout", app="tests")
+    assert EventChainPending.objects.filter(event_uuid=fresh.pk).exists()
+    chain.seal_pending()
+    assert chain.verify().ok
+    # The plain table stays until it is dropped.
+    kept = _execute("SELECT count(*) FROM auditlog_event_unpartitioned")[0][0]
+    assert kept >= len(expected)
+    out = StringIO()
+    call_command("partition_events", drop_old=True, stdout=out)
+    assert _execute(f"SELECT to_regclass('{partitioning.OLD}')") == [(None,)]
+    out = StringIO()
+    call_command("partition_events", stdout=out)
+    assert "partitioned already" in out.getvalue()
+
+
+def test_bad_options_are_refused() -> None:
+    if connection.vendor != "postgresql":
+        with pytest.raises(CommandError, match="needs PostgreSQL"):
+            call_command("partition_events")
+        return
+    with pytest.raises(CommandError, match="--batch-size"):
+        call_command("partition_events", batch_size=0)
+    with pytest.raises(CommandError, match="--max-batches"):
+        call_command("partition_events", max_batches=0)
