@@ -117,13 +117,13 @@ def create_month(cursor: CursorWrapper, month: datetime, parent: str = EVENTS) -
         return name
     quote = connection.ops.quote_name
     moving = False
-    if default:
+    if default is not None:
         cursor.execute(
             f"SELECT EXISTS (SELECT 1 FROM {quote(default)}"  # noqa: S608 - our own names
             f" WHERE created >= {start} AND created < {end})"
         )
         moving = bool(cursor.fetchone()[0])
-    if not moving:
+    if default is None or not moving:
         cursor.execute(
             f"CREATE TABLE {quote(name)} PARTITION OF {quote(parent)}"
             f" FOR VALUES FROM ({start}) TO ({end})"
