@@ -58,7 +58,7 @@ def unlink_sql(gone: str) -> str:
     and queue entries, and ``chain_run_ends`` holds the ends of the removed runs (see
     :data:`RUN_ENDS_SQL`), which :func:`record_run_ends` turns into prune records. The links
     are looked up with one array, which the index walks in key order (cheaper than 10,000
-    separate probes); the queue is small and gets a join."""
+    separate probes); the queue is small and gets a (hash) join, not a probe per event."""
     links = connection.ops.quote_name(EventChainLink._meta.db_table)
     pending = connection.ops.quote_name(EventChainPending._meta.db_table)
     ends = RUN_ENDS_SQL.format(links="chain_unlinked")
@@ -67,7 +67,7 @@ def unlink_sql(gone: str) -> str:
         DELETE FROM {links} WHERE event_uuid = ANY(ARRAY(SELECT event_uuid FROM {gone}))
         RETURNING sequence, prev_hash, chain_hash, event_uuid
     ), {rollups.unroll_sql(gone, "chain_unlinked")}, chain_unqueued AS (
-        DELETE FROM {pending} WHERE event_uuid IN (SELECT event_uuid FROM {gone})
+        DELETE FROM {pending} AS p USING {gone} AS g WHERE p.event_uuid = g.event_uuid
     ), chain_run_ends AS (
         SELECT * FROM ({ends}) AS links WHERE starts_run OR ends_run
     )"""  # noqa: S608 - only table and CTE names are interpolated
