@@ -220,6 +220,33 @@ def drop_old(cursor: CursorWrapper) -> bool:
     return True
 
 
+def unpartition(cursor: CursorWrapper) -> None:
+    """The reverse of the conversion (migrating back before ``0012``), in the caller's
+    transaction: a plain table with primary key ``event_uuid``, the same indexes and the
+    chain's queue trigger, holding every event; the partitioned table is dropped."""
+    events, was = partitions.EVENTS, f"{partitions.EVENTS}_was_partitioned"
+    indexes = _indexes(cursor, events)
+    cursor.execute(f"LOCK TABLE {_q(events)} IN ACCESS EXCLUSIVE MODE")
+    cursor.execute(f"ALTER TABLE {_q(events)} RENAME TO {_q(was)}")
+    cursor.execute(f"ALTER INDEX {_q(events + '_pkey')} RENAME TO {_q(was + '_pkey')}")
+    for name, _ in indexes:
+        cursor.execute(f"ALTER INDEX {_q(name)} RENAME TO {_q(name + OLD_SUFFIX)}")
+    cursor.execute(
+        f"CREATE TABLE {_q(events)} (LIKE {_q(was)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
+        " INCLUDING STORAGE INCLUDING COMMENTS)"
+    )
+    cursor.execute(f"ALTER TABLE {_q(events)} ADD PRIMARY KEY (event_uuid)")
+    cursor.execute(f"INSERT INTO {_q(events)} SELECT * FROM {_q(was)}")  # noqa: S608
+    for _, definition in indexes:
+        cursor.execute(definition.replace(" ON ONLY public.", " ON public."))
+    cursor.execute(f"DROP TABLE {_q(was)}")  # its partitions and triggers with it
+    cursor.execute(
+        f"CREATE TRIGGER auditlog_event_chain_queue AFTER INSERT ON {_q(events)}"
+        " REFERENCING NEW TABLE AS inserted_events"
+        " FOR EACH STATEMENT EXECUTE FUNCTION auditlog_event_chain_queue()"
+    )
+
+
 def convert(
     *,
     batch_size: int = BATCH_SIZE,

@@ -34,6 +34,16 @@ def partition(apps, schema_editor):
         partitioning.drop_old(cursor)
 
 
+def unpartition(apps, schema_editor):
+    from auditlog import partitioning, partitions
+
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        if partitions.is_partitioned(cursor):
+            partitioning.unpartition(cursor)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -42,5 +52,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(partition, migrations.RunPython.noop, elidable=False),
+        migrations.RunPython(partition, unpartition, elidable=False),
     ]

@@ -31,32 +31,10 @@ def _execute(sql: str) -> list[tuple[Any, ...]]:
 
 
 def _make_plain() -> None:
-    """Turn the migrated (partitioned) events table back into the plain table of migrations
-    0001-0011: primary key ``event_uuid``, the same indexes, the statement queue trigger."""
-    indexes = _execute(
-        "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index AS i"
-        " JOIN pg_class AS c ON c.oid = i.indexrelid"
-        " WHERE i.indrelid = 'auditlog_event'::regclass AND NOT i.indisprimary"
-    )
-    _execute("ALTER TABLE auditlog_event RENAME TO auditlog_event_was")
-    _execute("ALTER INDEX auditlog_event_pkey RENAME TO auditlog_event_was_pkey")
-    for name, _ in indexes:
-        _execute(f'ALTER INDEX "{name}" RENAME TO "{name}_was"')
-    _execute(
-        "CREATE TABLE auditlog_event (LIKE auditlog_event_was INCLUDING DEFAULTS"
-        " INCLUDING CONSTRAINTS INCLUDING STORAGE)"
-    )
-    _execute(
-        "ALTER TABLE auditlog_event ADD CONSTRAINT auditlog_event_pkey PRIMARY KEY (event_uuid)"
-    )
-    for _, definition in indexes:
-        _execute(definition.replace(" ON ONLY public.", " ON public."))
-    _execute("DROP TABLE auditlog_event_was")
-    _execute(
-        "CREATE TRIGGER auditlog_event_chain_queue AFTER INSERT ON auditlog_event"
-        " REFERENCING NEW TABLE AS inserted_events"
-        " FOR EACH STATEMENT EXECUTE FUNCTION auditlog_event_chain_queue()"
-    )
+    """The plain table of migrations 0001-0011 (what reversing 0012 makes): primary key
+    ``event_uuid``, the same indexes, the statement queue trigger."""
+    with connection.cursor() as cursor:
+        partitioning.unpartition(cursor)
 
 
 def _old(count: int, days: int) -> list[Event]:
