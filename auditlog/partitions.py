@@ -15,7 +15,9 @@ What changes with partitions:
   per statement, see ``0008_chain_queued_at``), which does not fire for a row written straight
   into a partition: those rows are queued by a row trigger of the parent, cloned onto every
   partition, that stays silent for inserts through the parent (a statement trigger before
-  them sets a transaction-local flag that its ``WHEN`` reads), see :func:`install_triggers`;
+  them sets a transaction-local flag that its ``WHEN`` reads), and for rows an ``UPDATE`` of
+  ``created`` moves to another partition (queued or chained already), see
+  :func:`install_triggers`;
 * retention drops a whole month's partition once every event in it has expired
   (:func:`auditlog.retention.drop_expired_partitions`).
 
@@ -200,9 +202,9 @@ TRIGGERS = [
         ON CONFLICT (event_uuid) DO NOTHING;
         RETURN NULL;
     END $$""",  # noqa: S608 - a constant of our own names
-    f"""CREATE TRIGGER auditlog_event_via_parent BEFORE INSERT ON {EVENTS}
+    f"""CREATE TRIGGER auditlog_event_via_parent BEFORE INSERT OR UPDATE ON {EVENTS}
     FOR EACH STATEMENT EXECUTE FUNCTION auditlog_event_via_parent()""",
-    f"""CREATE TRIGGER auditlog_event_via_parent_done AFTER INSERT ON {EVENTS}
+    f"""CREATE TRIGGER auditlog_event_via_parent_done AFTER INSERT OR UPDATE ON {EVENTS}
     FOR EACH STATEMENT EXECUTE FUNCTION auditlog_event_via_parent()""",
     f"""CREATE TRIGGER auditlog_event_chain_queue_direct AFTER INSERT ON {EVENTS}
     FOR EACH ROW WHEN (current_setting('{FLAG}', true) IS DISTINCT FROM 'on')

@@ -131,6 +131,10 @@ def test_a_row_written_straight_into_a_partition_is_queued_and_the_chain_verifie
     chain.seal_pending()
     assert chain.verify().ok
     assert Event.objects.filter(pk__in=[direct, *(e.pk for e in through_parent)]).count() == 4
+    # A row an UPDATE of created moves to another partition is not queued again.
+    moved = Event.objects.filter(pk=through_parent[0].pk)
+    assert moved.update(created=timezone.now() - timedelta(days=40)) == 1
+    assert not EventChainPending.objects.exists()
 
 
 @postgresql_only
