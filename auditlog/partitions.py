@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
@@ -182,7 +182,10 @@ def ensure_partitions(
         last = add_months(month_of(now), ahead)
         while month <= last:
             if partition_name(month) not in existing:
-                created.append(create_month(cursor, month, parent))
+                # One short transaction per month: moving rows out of the default partition
+                # locks it, which PostgreSQL allows only inside a transaction.
+                with transaction.atomic():
+                    created.append(create_month(cursor, month, parent))
             month = add_months(month, 1)
     return created
 

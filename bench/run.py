@@ -42,6 +42,7 @@ MEASURES = (
     "export",
     "aggregates",
     "retention",
+    "partition_retention",
 )
 
 
@@ -173,7 +174,7 @@ def main() -> None:
     fresh_database(url)
     with tempfile.TemporaryDirectory(prefix="bench-") as data_dir:
         setup_django(url, Path(data_dir))
-        from bench import measures, scale
+        from bench import measures, partition_retention, scale
 
         report = Report(events=args.events)
         context = measures.Context(events=args.events, data_dir=Path(data_dir))
@@ -182,7 +183,10 @@ def main() -> None:
             if name == "load":
                 continue
             print(f"bench: {name}", flush=True)
-            module = scale if hasattr(scale, f"measure_{name}") else measures
+            module = next(
+                (m for m in (scale, partition_retention) if hasattr(m, f"measure_{name}")),
+                measures,
+            )
             getattr(module, f"measure_{name}")(context, report)
     Path(args.out).write_text(report.markdown())
     print()

@@ -207,3 +207,16 @@ def test_without_partitions_nothing_is_made_or_dropped(settings: Any) -> None:
         return
     assert partitions.ensure_partitions() == []
     assert drop_expired_partitions(timezone.now()) == 0
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_the_scheduled_task_moves_rows_out_of_the_default_partition_outside_a_transaction() -> None:
+    """As the beat task runs it: not inside a test's transaction (the move locks the default
+    partition, which PostgreSQL allows only in a transaction)."""
+    far = partitions.add_months(partitions.month_of(timezone.now()), 4)
+    (event,) = _events(far, 1, expired=False)
+    partitions.ensure_partitions(months_ahead=5)
+    assert _fetch(
+        "SELECT tableoid::regclass::text FROM auditlog_event WHERE event_uuid = %s", [event.pk]
+    ) == [(partitions.partition_name(far),)]
