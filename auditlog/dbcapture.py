@@ -18,7 +18,9 @@ changes instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +39,7 @@ from auditlog.sanitize import (
     SECRET_SUBSTRINGS,
     SECRET_WORDS,
 )
+from directory.models import ANONYMOUS_USERNAME, User
 
 _DML = re.compile(r"\s*(?:INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 _tables: re.Pattern[str] | None = None
@@ -52,11 +55,28 @@ def capturing(using: str = "default") -> bool:
 # --- What the application tells the trigger ---------------------------------------------------
 
 
+@contextmanager
+def _anonymous_without_writing(request: Any) -> Iterator[None]:
+    """Building the context must not write: an anonymous visitor's stand-in user is created
+    on first use, and that INSERT may be the very statement whose context is being built. So
+    the stand-in is only looked up here (none yet: the event has no user)."""
+    user = getattr(request, "user", None) if request is not None else None
+    if user is None or not getattr(user, "is_anonymous", False) or isinstance(user, User):
+        yield
+        return
+    request.user = User.objects.filter(username=ANONYMOUS_USERNAME).first()
+    try:
+        yield
+    finally:
+        request.user = user
+
+
 def _base_context() -> dict[str, Any]:
     from auditlog.models import EventAction, current_retention
     from auditlog.services import build_event
 
-    event = build_event(action=EventAction.MODEL_UPDATED, app=triggers.CAPTURE_APP, context={})
+    with _anonymous_without_writing(current_request()):
+        event = build_event(action=EventAction.MODEL_UPDATED, app=triggers.CAPTURE_APP, context={})
     return {
         "user": event.user,
         "client_ip": event.client_ip,
@@ -67,9 +87,16 @@ def _base_context() -> dict[str, Any]:
     }
 
 
+# Set while the context is being built: building it may itself write to an audited table
+# (the anonymous user is created on first use), whose statement must not build it again.
+_building: ContextVar[bool] = ContextVar("auditlog_dbcapture_building", default=False)
+
+
 def context_json() -> str:
     """The JSON handed to the trigger with each statement (cached per request and user)."""
-    if capture_is_ignored():
+    if capture_is_ignored() or _building.get():
+        # Re-entered: a row written while the context is built (the anonymous user's own
+        # creation) is left out rather than recursing without end.
         return '{"ignore": true}'
     request = current_request()
     actor = current_actor()
@@ -77,7 +104,11 @@ def context_json() -> str:
     cached = getattr(request, CACHE_ATTR, None) if request is not None else None
     if cached is not None and cached[0] == key:
         return str(cached[1])
-    text = orjson.dumps(_base_context()).decode()
+    token = _building.set(True)
+    try:
+        text = orjson.dumps(_base_context()).decode()
+    finally:
+        _building.reset(token)
     if request is not None:
         setattr(request, CACHE_ATTR, (key, text))
     return text
