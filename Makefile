@@ -38,7 +38,11 @@ assets: node_modules/.installed ## Install the front-end libraries (npm, locked)
 
 run: install assets ## Start web (http://$(HOST):$(PORT)), worker and scheduler on embedded defaults
 	$(PY) manage.py bootstrap
-	LOG_FILES=$${LOG_FILES:-true} HOST=$(HOST) PORT=$(PORT) $(PY) -m project.runner start --procfile Procfile
+	@# The processes write to honcho's pipe, not the terminal: readable lines when make runs on a
+	@# terminal (the log files stay JSON lines), JSON otherwise, unless LOG_FORMAT says.
+	@if [ -t 1 ]; then format=text; else format=json; fi; \
+		LOG_FORMAT=$${LOG_FORMAT:-$$format} LOG_FILES=$${LOG_FILES:-true} HOST=$(HOST) PORT=$(PORT) \
+		$(PY) -m project.runner start --procfile Procfile
 
 test: install assets ## Run the test suite (SQLite, or DATABASE_URL=postgres://...)
 	$(PY) -m pytest $(PYTEST_ARGS)
