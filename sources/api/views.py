@@ -130,6 +130,11 @@ class AuthentikSourceSerializer(StrictInputMixin, serializers.ModelSerializer):
 class AuthentikSourceViewSet(viewsets.ModelViewSet):
     """authentik instances whose events are imported (sources.*_authentiksource permissions)."""
 
+    def get_success_headers(self, data: Any) -> dict[str, str]:
+        # DRF would answer a create with Location: <the "url" field>: the authentik instance's
+        # address, not this resource.
+        return {}
+
     queryset = AuthentikSource.objects.all()
     serializer_class = AuthentikSourceSerializer
     filter_backends = [StableOrderingFilter]

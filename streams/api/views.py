@@ -180,6 +180,11 @@ Done = inline_serializer("StreamDone", {"detail": serializers.CharField()})
 class DestinationViewSet(viewsets.ModelViewSet):
     """SIEM stream destinations (streams.*_destination permissions)."""
 
+    def get_success_headers(self, data: Any) -> dict[str, str]:
+        # DRF would answer a create with Location: <the "url" field>, which here is the
+        # receiver's address, not this resource (and arbitrary text for a file destination).
+        return {}
+
     queryset = Destination.objects.all()
     serializer_class = DestinationSerializer
     filter_backends = [StableOrderingFilter]

@@ -43,6 +43,7 @@ def test_an_administrator_adds_a_source_and_its_token_is_never_answered(
         API, {"name": "corp", "url": "https://auth.example.com", "token": TOKEN}, format="json"
     )
     assert created.status_code == 201, created.content
+    assert "Location" not in created.headers  # DRF would name the instance's own "url" there
     body = created.json()
     assert "token" not in body and body["webhook_token"]
     assert body["webhook_path"] == "/api/v3/sources/authentik/corp/webhook/"

@@ -282,3 +282,15 @@ def test_a_saved_search_becomes_the_filter(api_as, admin_user, nobody, tmp_path:
     assert Destination.objects.get(name="by-page").filter == expected
     refused = browser.post(f"{PAGES}new/", {**form, "name": "nope", "saved_search": broken.pk})
     assert refused.status_code == 400 and "no longer works" in refused.content.decode()
+
+
+def test_a_created_destination_is_not_answered_with_its_receivers_address_as_location(
+    api_as, admin_user
+) -> None:
+    # DRF puts a "url" field into the Location header of a 201; here that field is the
+    # receiver's address, and for a file destination any text (the fuzzer sent line breaks).
+    created = api_as(admin_user).post(API, HTTP, format="json")
+    assert created.status_code == 201 and "Location" not in created.headers
+    odd = {"name": "odd", "format": "api", "transport": "file", "url": "ô\x19f\n|É"}
+    answer = api_as(admin_user).post(API, odd, format="json")
+    assert answer.status_code in (201, 400) and "Location" not in answer.headers
