@@ -107,6 +107,8 @@ CONFIGURATION_FIELDS = [
     "object_prefix",
     "signing_key",
 ]
+# Stored encrypted, written only (never shown back): the API and the form handle them apart.
+SECRET_FIELDS = ("auth_header_value", "signing_key")
 
 
 class Destination(models.Model):

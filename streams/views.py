@@ -19,7 +19,7 @@ from searches.services import SavedSearchError, event_query_of, problem_of_saved
 from streams import services
 from streams.api.views import parse_replay
 from streams.formats import FORMATS
-from streams.models import Destination
+from streams.models import CONFIGURATION_FIELDS, SECRET_FIELDS, Destination
 
 
 class SavedSearchChoice(forms.ModelChoiceField):
@@ -49,28 +49,8 @@ class DestinationForm(forms.ModelForm):
 
     class Meta:
         model = Destination
-        fields = [
-            "name",
-            "paused",
-            "filter",
-            "format",
-            "transport",
-            "batch_size",
-            "url",
-            "http_shape",
-            "auth_header_name",
-            "host",
-            "port",
-            "ca_file",
-            "client_cert",
-            "client_key",
-            "verify_tls",
-            "path",
-            "max_bytes",
-            "backups",
-            "storage_alias",
-            "object_prefix",
-        ]
+        # The configuration the model saves, but the secrets: they are declared above.
+        fields = [name for name in CONFIGURATION_FIELDS if name not in SECRET_FIELDS]
         widgets = {
             "name": forms.TextInput(),
             "filter": forms.Textarea(attrs={"rows": 2}),

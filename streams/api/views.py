@@ -28,9 +28,7 @@ from auditlog.api.serializers import StrictInputMixin
 from auditlog.positions import PositionError, parse_position
 from searches.services import SavedSearchError, resolve_saved_search
 from streams import services
-from streams.models import Destination
-
-SECRET_FIELDS = ("auth_header_value", "signing_key")
+from streams.models import SECRET_FIELDS, Destination
 
 
 class HealthSerializer(serializers.Serializer):
