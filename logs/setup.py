@@ -46,6 +46,16 @@ def process_role(argv: Sequence[str]) -> str:
     return "web"
 
 
+def is_one_off_command(argv: Sequence[str]) -> bool:
+    """Whether this is a ``manage.py`` command that runs and ends (not a server, a shell or
+    Celery), whose terminal is for its own output."""
+    return (
+        len(argv) > 1
+        and Path(argv[0]).name == "manage.py"
+        and argv[1] not in ("runserver", "shell", "celery")
+    )
+
+
 def default_format() -> str:
     return "text" if sys.stderr.isatty() else "json"
 

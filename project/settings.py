@@ -17,7 +17,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
-from logs.setup import build_logging, parse_format, process_role
+from logs.setup import build_logging, is_one_off_command, parse_format, process_role
 from project.env import env_bool, env_duration, env_int, env_list, env_str
 from project.loglevels import parse_level, parse_logger_levels
 
@@ -514,11 +514,7 @@ LOG_FILE_MAX_BYTES = env_int("LOG_FILE_MAX_BYTES", 10 * 1024 * 1024, minimum=102
 LOG_FILE_BACKUPS = env_int("LOG_FILE_BACKUPS", 5, minimum=1)
 # A one-off management command (not a server) keeps its terminal for its own output: its
 # console shows warnings and errors unless LOG_LEVEL asks for more.
-_COMMAND = (
-    len(sys.argv) > 1
-    and Path(sys.argv[0]).name == "manage.py"
-    and sys.argv[1] not in ("runserver", "shell", "celery")
-)
+_COMMAND = is_one_off_command(sys.argv)
 LOGGING = build_logging(
     level=LOG_LEVEL_NUMBER,
     console_level=logging.WARNING if _COMMAND and "LOG_LEVEL" not in os.environ else None,
