@@ -29,7 +29,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import TruncHour
 
-from auditlog.models import Event, EventChainPending, EventRollup
+from auditlog.models import Event, EventChainLink, EventChainPending, EventRollup
 
 # (hour, action, located, lat, long)
 Key = tuple[datetime, str, bool, float, float]
@@ -72,8 +72,6 @@ def add(rows: Iterable[Mapping[str, Any]]) -> None:
 def subtract(pks: Any) -> None:
     """Count the sealed events among ``pks`` out, before they are deleted (with their links;
     call it in the deleting transaction)."""
-    from auditlog.models import EventChainLink
-
     sealed = Event.objects.filter(
         pk__in=EventChainLink.objects.filter(event_uuid__in=pks).values("event_uuid")
     )
