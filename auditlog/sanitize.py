@@ -328,6 +328,16 @@ def is_secret_key(key: str) -> bool:
     return _secret_kind(key) is not None
 
 
+def secret_kind_number(key: str) -> int | None:
+    """The kind of ``key`` as the database-side port of this policy numbers it
+    (:mod:`auditlog.dbcapture`): ``None`` readable, 1 a secret, 2 a session (inside which the
+    id is the secret too)."""
+    kind = _secret_kind(key)
+    if kind is None:
+        return None
+    return 2 if kind is SESSION_DESCRIBING_WORDS else 1
+
+
 @lru_cache(maxsize=8192)
 def _secret_kind(key: str) -> SecretKind:
     """``None`` for a readable key; for a secret one, the words that describe it inside a

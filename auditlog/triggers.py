@@ -33,11 +33,16 @@ from django.core import checks
 from django.db import connections, models
 from pgtrigger.core import INSTALLED
 
-from auditlog.sanitize import MASK, is_secret_key
+from auditlog.sanitize import MASK, is_secret_key, secret_kind_number
 from directory.models import ANONYMOUS_USERNAME
 
 CAPTURE_APP = "auditlog.capture"
 SETTING = "auditlog.context"  # the transaction-local setting that carries the request context
+# The application's id for the statement it hands over (a UUID's hex); the trigger names its
+# events after it (EVENT_TAGS), so that the application knows a single-row change's event pk
+# without asking, and logs it. The trigger clears it once read: it names one statement only.
+STATEMENT_SETTING = "auditlog.statement"
+EVENT_TAGS = {"model_created": "c", "model_updated": "u", "model_deleted": "d", "password_set": "p"}
 TRIGGER_PREFIX = "auditlog_"
 # How Django's default __str__ and the audited models' own name themselves, as SQL over the
 # row alias ``{r}``; a model with a ``name`` field uses it first, as model_to_dict does.
@@ -64,10 +69,18 @@ def _ident(name: str) -> str:
 # --- Values as the signal path's JSON --------------------------------------------------------
 
 
-def _value_sql(field: models.Field[Any, Any], ref: str) -> str:
+def _kind_sql(name: str) -> str:
+    """The policy's kind of a key, as the SQL functions number it: NULL readable, 1 secret,
+    2 a session (whose id is the secret too)."""
+    kind = secret_kind_number(name)
+    return "NULL" if kind is None else str(kind)
+
+
+def _value_sql(field: models.Field[Any, Any], ref: str, depth: int) -> str:
     """The JSON the signal path stores for ``field``'s raw value ``ref`` (after sanitising):
     UUIDs as hex, datetimes ISO 8601 with ``Z``, text through the credential masks, JSON
-    through the key masks."""
+    through the key masks (``depth``: how deep Python's policy meets the value in the event's
+    context, which decides where a deeply nested value is cut)."""
     target = field.target_field if field.is_relation else field  # type: ignore[attr-defined]
     kind = target.get_internal_type()
     if kind == "UUIDField":
@@ -79,16 +92,20 @@ def _value_sql(field: models.Field[Any, Any], ref: str) -> str:
     if kind in ("CharField", "TextField", "SlugField", "EmailField", "URLField"):
         return f"to_jsonb(auditlog_mask_text({ref}))"
     if kind == "JSONField":
-        return f"auditlog_mask_json({ref}::jsonb)"
+        return f"auditlog_mask_json({ref}::jsonb, {_kind_sql(field.name)}::smallint, {depth})"
     if kind == "DecimalField":
         return f"to_jsonb({ref}::text)"
     return f"to_jsonb({ref})"
 
 
-def _field_sql(field: models.Field[Any, Any], alias: str) -> str:
+def _field_sql(field: models.Field[Any, Any], alias: str, depth: int = 3) -> str:
+    """A field's value in the event (a diff's values sit three levels deep in the context,
+    ``diff.<field>.new_value``; a deleted row's state two, ``model_state.<field>``)."""
     ref = f"{alias}.{_ident(field.column)}"
-    value = _value_sql(field, ref)
-    if is_secret_key(field.name):  # the policy, applied when the trigger is generated
+    value = _value_sql(field, ref, depth)
+    if is_secret_key(field.name) and field.get_internal_type() != "JSONField":
+        # The policy, applied when the trigger is generated; a mapping under a secret name is
+        # masked inside (as Python does), the rest whole.
         return f"CASE WHEN {ref} IS NULL THEN 'null'::jsonb ELSE to_jsonb({_quote(MASK)}::text) END"
     return f"COALESCE({value}, 'null'::jsonb)"
 
@@ -125,9 +142,15 @@ def _insert_events(
     action: str, context_sql: str, from_sql: str, *, user: str = "c_user", now: str = "c_now"
 ) -> str:
     """The one statement that writes capture events: a row per captured change."""
+    # The n-th event of the statement is md5(statement id, tag, n) (see STATEMENT_SETTING);
+    # without an id (psql, another program), a random UUID.
+    tag = _quote(EVENT_TAGS[action])
+    event_uuid = (
+        f"CASE WHEN c_stmt = '' THEN gen_random_uuid() "
+        f"ELSE md5(c_stmt || {tag} || row_number() OVER ())::uuid END"
+    )
     return (
-        _INSERT_HEAD
-        + f"SELECT gen_random_uuid(), {user}, {_quote(action)}, {_quote(CAPTURE_APP)}, "
+        _INSERT_HEAD + f"SELECT {event_uuid}, {user}, {_quote(action)}, {_quote(CAPTURE_APP)}, "
         f"c_context || {context_sql}, c_ip, {now}, c_brand, {now} + c_ttl, true {from_sql};"
     )
 
@@ -137,7 +160,9 @@ _GUARD = (
     "ctx := auditlog_capture_context(); IF (ctx->>'ignore')::boolean THEN RETURN NULL; END IF; "
     "c_user := ctx->'user'; c_context := ctx->'context'; c_brand := ctx->'brand'; "
     "c_ip := (ctx->>'client_ip')::inet; c_now := clock_timestamp(); "
-    "c_ttl := make_interval(secs => (ctx->>'expires_in')::float8);"
+    "c_ttl := make_interval(secs => (ctx->>'expires_in')::float8); "
+    f"c_stmt := COALESCE(current_setting('{STATEMENT_SETTING}', true), ''); "
+    f"IF c_stmt <> '' THEN PERFORM set_config('{STATEMENT_SETTING}', '', true); END IF;"
 )
 DECLARE = [
     ("ctx", "jsonb"),
@@ -147,6 +172,7 @@ DECLARE = [
     ("c_ip", "inet"),
     ("c_now", "timestamptz"),
     ("c_ttl", "interval"),
+    ("c_stmt", "text"),
 ]
 
 
@@ -173,7 +199,7 @@ def _diff_sql(model: type[models.Model], old: str | None, new: str) -> str:
 
 def _state_sql(model: type[models.Model], alias: str) -> str:
     items = [
-        f"jsonb_build_object({_quote(field.name)}, {_field_sql(field, alias)})"
+        f"jsonb_build_object({_quote(field.name)}, {_field_sql(field, alias, depth=2)})"
         for field in model._meta.concrete_fields
     ]
     return "(" + " || ".join(items) + ")" if items else "'{}'::jsonb"

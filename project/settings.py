@@ -267,11 +267,10 @@ GEOIP_CITY_DB = env_str("GEOIP_CITY_DB", _default_city_db)
 GEOIP_ASN_DB = env_str("GEOIP_ASN_DB", "")
 # Extra models ("app_label.ModelName") that model-change capture leaves alone.
 AUDIT_IGNORE_MODELS = env_list("AUDIT_IGNORE_MODELS", [])
-# PostgreSQL, when true: database triggers record every change of an audited model
-# (auditlog/triggers.py; off by default until they mask values inside JSON columns as the
-# redaction policy does);
-# false falls back to the signal capture that SQLite always uses.
-AUDIT_DB_CAPTURE = env_bool("AUDIT_DB_CAPTURE", False)
+# PostgreSQL, when true (the default): database triggers record every change of an audited
+# model, also those made past the application (auditlog/triggers.py); false falls back to the
+# signal capture that SQLite always uses.
+AUDIT_DB_CAPTURE = env_bool("AUDIT_DB_CAPTURE", True)
 # django-pgtrigger: the capture triggers are generated from the models and the redaction
 # policy at start-up and (re)installed by every migrate, not kept in migration files.
 PGTRIGGER_MIGRATIONS = False

@@ -204,8 +204,9 @@ def test_the_corpus_is_large_enough() -> None:
 
 
 def test_no_way_in_lets_a_secret_out(
-    admin_user, api_as, settings, tmp_path, django_capture_on_commit_callbacks
+    admin_user, api_as, settings, tmp_path, django_capture_on_commit_callbacks, capture_path
 ) -> None:
+    # capture_path: model changes recorded by PostgreSQL's triggers and by the signals.
     settings.MEDIA_ROOT = str(tmp_path)
     data = corpus()
     client = api_as(admin_user)
@@ -270,7 +271,10 @@ def test_no_way_in_lets_a_secret_out(
                 == 201
             )
 
-    # The database's log tables.
+    # The database's log tables (the model diffs among them, on the path under test).
+    assert Event.objects.filter(
+        action="model_updated", context__model__pk=ana.pk, context__diff__has_key="attributes"
+    ).exists()
     for event in Event.objects.all():
         assert_clean(f"event {event.action}", json.dumps([event.user, event.context, event.brand]))
     for event in Event.objects.filter(action="custom_corpus"):

@@ -74,7 +74,9 @@ def test_trace_shows_the_sql_of_a_search(
     assert search["request_id"] == response["X-Request-ID"]
 
 
-def test_trace_says_why_a_change_was_or_was_not_recorded(log_lines: Lines) -> None:
+def test_trace_says_why_a_change_was_or_was_not_recorded(
+    log_lines: Lines, capture_path: str
+) -> None:
     from auditlog.context import audit_ignore
 
     user = User.objects.create_user("traced", "traced@example.com", "pw-traced-123456")
@@ -82,8 +84,31 @@ def test_trace_says_why_a_change_was_or_was_not_recorded(log_lines: Lines) -> No
         user.name = "quiet"
         user.save()
     decisions = [line["event"] for line in log_lines() if line["logger"] == "auditlog.capture"]
-    assert "capture: recorded model_created" in decisions
+    recorded = "capture: recorded model_created"
+    if capture_path == "triggers":
+        recorded += " (database triggers)"
+    assert recorded in decisions
     assert "capture: not recorded: capture is ignored (audit_ignore)" in decisions
+
+
+def test_a_change_the_triggers_record_is_logged_with_its_event_pk(
+    log_lines: Lines, admin_user: User, capture_path: str
+) -> None:
+    from auditlog.capture import acting_user
+
+    if capture_path != "triggers":
+        pytest.skip("the signal path's line is the service's (the test above)")
+    with acting_user(admin_user):
+        user = User.objects.create_user("logged", "logged@example.com", "pw-logged-123456")
+        User.objects.filter(username__startswith="logged").update(name="Logged")
+        User.objects.filter(pk=user.pk).delete()
+    lines = [line for line in log_lines() if line["logger"] == "auditlog.services"]
+    by_pk = {line.get("event_pk"): line for line in lines}
+    events = Event.objects.filter(context__model__pk=user.pk).order_by("created")
+    assert [event.action for event in events] == ["model_created", "model_updated", "model_deleted"]
+    for event in events:  # each single-row change's line names the event the trigger wrote
+        assert by_pk[str(event.pk)]["event"] == "event recorded"
+        assert by_pk[str(event.pk)]["action"] == event.action
 
 
 def test_trace_shows_the_sealing_steps(log_lines: Lines) -> None:
