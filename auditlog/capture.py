@@ -3,8 +3,9 @@ a ``model_created`` / ``model_updated`` / ``model_deleted`` event with a field d
 
 This is the signal path: SQLite's, and PostgreSQL's with ``AUDIT_DB_CAPTURE`` off. On PostgreSQL
 the database's triggers (:mod:`auditlog.triggers`) record the same events and the receivers
-below only tell them what they cannot see (which side of a many-to-many relation changed, which
-objects are being deleted); the ORM's bulk paths are :mod:`auditlog.bulkcapture`'s.
+below only tell them what they cannot see (which side of a many-to-many relation changed and
+whether it is a ``clear()``, which objects are being deleted); the ORM's bulk paths are
+:mod:`auditlog.bulkcapture`'s.
 
 How it works:
 
@@ -12,7 +13,9 @@ How it works:
   of a save costs no query;
 * ``post_save`` compares the snapshot with the saved values (honouring ``update_fields``),
   records the event and refreshes the snapshot; ``pre_delete`` records the final state;
-  ``m2m_changed`` records ``{relation: {add|remove: [pks]}}`` or ``{relation: {clear: true}}``;
+  ``m2m_changed`` records ``{relation: {add|remove: [pks], names: {pk: name}}}`` or
+  ``{relation: {clear: true, names: ...}}`` for the instance, and the other side's change for
+  each related object that is audited;
 * the event is written in the same database transaction as the change. Deletes and
   many-to-many changes already run in one; Django sends ``post_save`` after its save
   transaction, so saves of audited models are wrapped in an atomic block (see
@@ -54,6 +57,7 @@ from auditlog.context import (
 from auditlog.models import EventAction
 from auditlog.sanitize import mask_field_value, model_to_dict
 from auditlog.services import record_event
+from auditlog.triggers import relation_name
 from project.loglevels import TRACE
 
 __all__ = [
@@ -321,8 +325,10 @@ def _record_user_lifecycle(
 
 
 def _on_pre_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
-    if dbcapture.capturing(kwargs.get("using") or "default"):
-        return  # the trigger records it
+    using = kwargs.get("using") or "default"
+    if dbcapture.capturing(using):
+        # The trigger records it; the rows of its many-to-many tables go with it.
+        dbcapture.deleting(sender, instance.pk, using)
         return
     if capture_is_ignored():
         _trace("deletion not recorded: capture is ignored (audit_ignore)", instance)
@@ -353,13 +359,22 @@ def _on_m2m_changed(
     action: str,
     model: type[models.Model] | None = None,
     pk_set: set[Any] | None = None,
-    **_: Any,
+    reverse: bool = False,
+    **kwargs: Any,
 ) -> None:
     """A membership change, on both sides: an event for ``instance`` naming the related
     objects, and one for each related object naming ``instance``. The names are stored as they
     are now (``names``: pk -> name), so the change still reads by name after a deletion.
-    Recorded here on both capture paths: the many-to-many tables have no capture triggers
-    (the names of objects on the other side, such as permissions, are Python's ``str()``)."""
+    On PostgreSQL with database capture the many-to-many table's triggers write these events;
+    this receiver only tells them whose members change and whether it is a ``clear()``."""
+    using = kwargs.get("using") or "default"
+    if dbcapture.capturing(using):
+        if action in ("pre_add", "pre_remove", "pre_clear"):
+            clear = action == "pre_clear"
+            dbcapture.changing_members(sender, instance, reverse=reverse, clear=clear, using=using)
+        else:
+            dbcapture.members_changed()
+        return
     change = _M2M_ACTIONS.get(action)
     if capture_is_ignored() or type(instance) not in _audited:
         if change is not None:
@@ -392,8 +407,8 @@ def _on_m2m_changed(
     )
     other_side = "remove" if change == "clear" else change
     for obj in related:
-        reverse = relation_name(obj, sender) if type(obj) in _audited else None
-        if reverse is None:
+        theirs = relation_name(obj, sender) if type(obj) in _audited else None
+        if theirs is None:
             continue
         record_event(
             action=EventAction.MODEL_UPDATED,
@@ -401,22 +416,10 @@ def _on_m2m_changed(
             context={
                 "model": model_to_dict(obj),
                 "diff": {
-                    reverse: {
+                    theirs: {
                         other_side: [instance.pk],
                         "names": {str(_json_pk(instance.pk)): _name_of(instance)},
                     }
                 },
             },
         )
-
-
-def relation_name(instance: models.Model, through: type[models.Model]) -> str | None:
-    """The name of the many-to-many relation, as seen from ``instance``, that uses ``through``."""
-    for field in instance._meta.get_fields():
-        if field.many_to_many:
-            remote = field.remote_field
-            if getattr(remote, "through", None) is through:
-                return field.name
-            if getattr(field, "through", None) is through:
-                return field.get_accessor_name()  # type: ignore[union-attr]
-    return None

@@ -11,6 +11,11 @@ new users, and whether :func:`~auditlog.context.audit_ignore` is on; it is built
 request and user. A statement without it (``psql``, another program) is recorded with the
 database user and ``context.source = "database"`` (see ``auditlog_capture_context``).
 
+Two hints from the capture's receivers ride along for the many-to-many tables' triggers: whose
+members the ORM's next statement on a table changes and whether it is a ``clear()`` (``m2m``,
+from ``m2m_changed``), and which audited objects are being deleted, whose rows go with them
+(``deleting``, from ``pre_delete``). Each lapses with the atomic block it was given in.
+
 On SQLite, or with ``AUDIT_DB_CAPTURE=false``, the signals of :mod:`auditlog.capture` record
 changes instead.
 """
@@ -26,6 +31,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import orjson
 from django.conf import settings
@@ -57,6 +63,7 @@ from directory.models import ANONYMOUS_USERNAME, User
 from project.loglevels import TRACE
 
 _DML = re.compile(r"\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+_DELETE = re.compile(r"\s*DELETE\b", re.IGNORECASE)
 IGNORE = '{"ignore": true}'  # the context that tells the triggers to record nothing
 _tables: re.Pattern[str] | None = None
 _migrating = False  # no triggers are installed while migrate runs; nothing to hand over
@@ -132,6 +139,77 @@ def context_json() -> str:
     return text
 
 
+# --- What the receivers tell the many-to-many triggers ----------------------------------------
+# Each hint holds the atomic block the ORM runs the change in (add(), remove() and clear() run
+# in one, a deletion too) and lapses with it, so a change that fails half-way leaves none.
+
+_membership: ContextVar[tuple[Any, str, str] | None] = ContextVar(
+    "auditlog_dbcapture_membership", default=None
+)
+_deleting: ContextVar[tuple[tuple[Any, str, str], ...]] = ContextVar(
+    "auditlog_dbcapture_deleting", default=()
+)
+
+
+def _block(using: str) -> Any:
+    blocks = connections[using].atomic_blocks
+    return blocks[-1] if blocks else None
+
+
+def changing_members(
+    through: Any, instance: Any, *, reverse: bool, clear: bool, using: str = "default"
+) -> None:
+    """Before the ORM's statement on a many-to-many table: whose members change (the
+    triggers write that object's event first, as the signal path does) and whether the
+    statement is its ``clear()``."""
+    columns = triggers.membership_columns(through)
+    if columns is None:
+        return
+    pk = instance.pk.hex if isinstance(instance.pk, UUID) else instance.pk
+    column = columns[1] if reverse else columns[0]
+    hint = {"table": through._meta.db_table, "column": column, "pk": pk}
+    _membership.set((_block(using), hint["table"], orjson.dumps({**hint, "clear": clear}).decode()))
+
+
+def members_changed() -> None:
+    _membership.set(None)
+
+
+def deleting(model: Any, pk: Any, using: str = "default") -> None:
+    """An audited object is being deleted: the rows of many-to-many tables that go with it are
+    not membership changes (the signal path records none)."""
+    _deleting.set((*_deleting.get(), (_block(using), model._meta.db_table, str(pk))))
+
+
+def _with_hints(text: str, sql: str, connection: Any) -> str:
+    """The statement's context with the hints that still hold (their atomic block is open)."""
+    open_blocks = connection.atomic_blocks
+    extra: dict[str, Any] = {}
+    membership = _membership.get()
+    if membership is not None and not any(block is membership[0] for block in open_blocks):
+        _membership.set(None)
+    elif membership is not None and membership[1] in sql:
+        extra["m2m"] = orjson.Fragment(membership[2])
+    doomed = _deleting.get()
+    # Only the many-to-many tables' delete triggers read it (a deletion of many objects runs
+    # many statements).
+    if (
+        doomed
+        and _DELETE.match(sql)
+        and any(table in sql for table in triggers.membership_tables())
+    ):
+        doomed = tuple(item for item in doomed if any(b is item[0] for b in open_blocks))
+        _deleting.set(doomed)
+        by_table: dict[str, list[str]] = {}
+        for _, table, pk in doomed:
+            by_table.setdefault(table, []).append(pk)
+        if by_table:
+            extra["deleting"] = by_table
+    if not extra or not text.endswith("}"):
+        return text
+    return text[:-1] + "," + orjson.dumps(extra).decode()[1:]
+
+
 # --- The execute wrapper ------------------------------------------------------------------------
 
 
@@ -166,6 +244,9 @@ def execute_wrapper(
         return execute(sql, params, many, context)
     # With the signal path chosen (AUDIT_DB_CAPTURE=false), installed triggers stay quiet.
     text = context_json() if settings.AUDIT_DB_CAPTURE else IGNORE
+    recorded = text != IGNORE
+    if recorded:
+        text = _with_hints(text, sql, connection)
     literal = "'" + text.replace("'", "''") + "'"
     statement = uuid.uuid4().hex
     prefix = (
@@ -184,7 +265,7 @@ def execute_wrapper(
     # psycopg 3 stays on the first statement's result; the caller wants the last one's.
     while result is not None and result.nextset():
         pass
-    _log_captured(sql, statement, context["cursor"].cursor.rowcount, recorded=text != IGNORE)
+    _log_captured(sql, statement, context["cursor"].cursor.rowcount, recorded=recorded)
     return result
 
 
@@ -208,8 +289,16 @@ def _log_captured(sql: str, statement: str, rows: int, *, recorded: bool) -> Non
     action = _ACTIONS.get(verb.group(1).lower()) if verb else None
     if action is None or rows < 1:
         return
+    tables = _tables.findall(sql) if _tables is not None else []
+    if tables and tables[0] in triggers.membership_tables():
+        # Rows of a many-to-many table: their events are the members' (not one per row).
+        if recorded:
+            logger.info(
+                "membership change recorded",
+                extra={"table": tables[0], "rows": rows, "statement": statement},
+            )
+        return
     if trace_logger.isEnabledFor(TRACE):
-        tables = _tables.findall(sql) if _tables is not None else []
         decision = (
             f"recorded {action} (database triggers)"
             if recorded

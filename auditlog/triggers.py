@@ -2,13 +2,18 @@
 model, whoever makes it (``save()``, ``QuerySet.update()``, bulk operations, raw SQL, ``psql``).
 
 For every audited model three statement-level ``AFTER`` triggers (insert, update, delete) are
-declared with django-pgtrigger (many-to-many changes stay the signal path's, see
-:func:`register`). Each trigger writes, in the same statement's transaction, the event the
-signal capture (:mod:`auditlog.capture`) would write, field for field:
+declared with django-pgtrigger, and two (insert, delete) for the auto-created table of each of
+its many-to-many fields. Each trigger writes, in the same statement's transaction, the events
+the signal capture (:mod:`auditlog.capture`) would write, field for field:
 
 * ``context.model`` (app, model_name, pk as JSON, name), ``diff`` of the changed fields only
   (``{field: {previous_value, new_value}}``), ``model_state`` on delete, a user's
   ``password_set``;
+* a membership change on both sides: for each object whose rows changed, ``{relation: {add |
+  remove: [pks], names: {pk: str()}}}`` (``clear: true`` for the object the application
+  clears, which it says with the statement), the changed object's event first; the names are
+  Python's ``str()`` as SQL (:data:`STR_SQL`, a permission's labels written in when the
+  triggers are generated); rows that go with a deleted object are no membership change;
 * the columns the redaction policy calls secret (:func:`auditlog.sanitize.is_secret_key` on the
   field name) are masked in the generated SQL: the policy decides them when the triggers are
   generated, so a change of the policy changes the triggers' SQL and hash; ``manage.py migrate``
@@ -21,19 +26,25 @@ signal capture (:mod:`auditlog.capture`) would write, field for field:
 The trigger function is the second door into the events table (after
 :mod:`auditlog.services`): it exists so that no change escapes the record, and it writes only
 capture events. ``tests/auditlog/test_no_other_way_in.py`` allows its SQL and nothing else.
+
+Longer than 500 lines on purpose: the SQL of every capture trigger is generated here, around
+that one ``INSERT``, from the models' metadata and the redaction policy.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pgtrigger
+from django.apps import apps
 from django.conf import settings
 from django.core import checks
 from django.db import connections, models
+from django.utils import translation
 from pgtrigger.core import INSTALLED
 
-from auditlog.sanitize import MASK, is_secret_key, secret_kind_number
+from auditlog.sanitize import MASK, is_secret_key, sanitize, secret_kind_number
 from directory.models import ANONYMOUS_USERNAME
 
 CAPTURE_APP = "auditlog.capture"
@@ -51,6 +62,7 @@ STR_SQL: dict[str, str] = {
     "directory.token": "{r}.identifier",
     "directory.group": "{r}.name",
     "directory.brand": "{r}.name",
+    "searches.savedsearch": "'Saved search ' || {r}.name",
     "sources.authentiksource": "{r}.name",
     "auditlog.systemsettings": "'System settings'",
     "notifications.notificationtransport": "'Notification Transport ' || {r}.name",
@@ -76,7 +88,7 @@ def _kind_sql(name: str) -> str:
     return "NULL" if kind is None else str(kind)
 
 
-def _value_sql(field: models.Field[Any, Any], ref: str, depth: int) -> str:
+def _value_sql(field: models.Field[Any, Any], ref: str, depth: int = 3) -> str:
     """The JSON the signal path stores for ``field``'s raw value ``ref`` (after sanitising):
     UUIDs as hex, datetimes ISO 8601 with ``Z``, text through the credential masks, JSON
     through the key masks (``depth``: how deep Python's policy meets the value in the event's
@@ -110,16 +122,46 @@ def _field_sql(field: models.Field[Any, Any], alias: str, depth: int = 3) -> str
     return f"COALESCE({value}, 'null'::jsonb)"
 
 
+def str_sql(model: type[models.Model], alias: str) -> str:
+    """Python's ``str()`` of the row ``alias``: the model's own ``__str__`` as SQL, else
+    Django's default ``"<Model> object (<pk>)"``."""
+    meta = model._meta
+    if meta.label_lower == "auth.permission":
+        return _permission_str_sql(alias)
+    own = STR_SQL.get(meta.label_lower)
+    if own is not None:
+        return own.format(r=alias)
+    pk_text = f"{alias}.{_ident(meta.pk.column)}::text"  # type: ignore[union-attr]
+    return f"{_quote(f'{meta.object_name} object (')} || {pk_text} || ')'"
+
+
+def _permission_str_sql(alias: str) -> str:
+    """A permission's ``str()``: ``"<app verbose_name> | <model verbose_name> | <name>"``, and
+    ``"<model> | <name>"`` for a content type whose model is gone (Django's
+    ``ContentType.app_labeled_name``). The labels of the installed models are written into
+    the SQL (in ``LANGUAGE_CODE``): a renamed model or app changes the trigger, as the policy
+    does."""
+    rows = []
+    with translation.override(settings.LANGUAGE_CODE):
+        for model in apps.get_models(include_auto_created=True, include_swapped=True):
+            meta = model._meta
+            label = f"{meta.app_config.verbose_name} | {meta.verbose_name}"  # type: ignore[union-attr]
+            rows.append(
+                f"({_quote(meta.app_label)}, {_quote(meta.model_name or '')}, {_quote(label)})"
+            )
+    values = ", ".join(sorted(rows))
+    return (  # generated from the installed models, never from input
+        "(SELECT COALESCE(l.label, t.model) FROM django_content_type t LEFT JOIN (VALUES "  # noqa: S608
+        f"{values}) AS l(app_label, model, label) ON l.app_label = t.app_label "
+        f"AND l.model = lower(t.model) WHERE t.id = {alias}.content_type_id) || ' | ' || "
+        f"{alias}.name"
+    )
+
+
 def model_ref_sql(model: type[models.Model], alias: str) -> str:
     """``{app, model_name, pk, name}`` of the row ``alias``, as :func:`model_to_dict` gives."""
     meta = model._meta
-    label = meta.label_lower
-    own = STR_SQL.get(label)
-    if own is None:
-        pk_text = f"{alias}.{_ident(meta.pk.column)}::text"  # type: ignore[union-attr]
-        own = f"{_quote(f'{meta.object_name} object (')} || {pk_text} || ')'"
-    else:
-        own = own.format(r=alias)
+    own = str_sql(model, alias)
     names = {field.name for field in meta.concrete_fields}
     if "name" in names:
         own = f"COALESCE(NULLIF({alias}.name::text, ''), {own})"
@@ -139,12 +181,19 @@ _INSERT_HEAD = (
 
 
 def _insert_events(
-    action: str, context_sql: str, from_sql: str, *, user: str = "c_user", now: str = "c_now"
+    action: str,
+    context_sql: str,
+    from_sql: str,
+    *,
+    user: str = "c_user",
+    now: str = "c_now",
+    tag: str | None = None,
 ) -> str:
     """The one statement that writes capture events: a row per captured change."""
-    # The n-th event of the statement is md5(statement id, tag, n) (see STATEMENT_SETTING);
-    # without an id (psql, another program), a random UUID.
-    tag = _quote(EVENT_TAGS[action])
+    # The n-th event of the statement is md5(statement id, tag, n) (see STATEMENT_SETTING; a
+    # trigger with two INSERTs of one action gives each its own tag); without an id (psql,
+    # another program), a random UUID.
+    tag = _quote(tag or EVENT_TAGS[action])
     event_uuid = (
         f"CASE WHEN c_stmt = '' THEN gen_random_uuid() "
         f"ELSE md5(c_stmt || {tag} || row_number() OVER ())::uuid END"
@@ -257,17 +306,150 @@ def _deleted_func(model: type[models.Model]) -> str:
     return _GUARD + _insert_events("model_deleted", context, "FROM old_rows o") + " RETURN NULL;"
 
 
+# --- Many-to-many tables -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class End:
+    """One end of a many-to-many table: its model, the table's foreign key to it, and the
+    relation's name as seen from it (``None``: no events for this end's objects)."""
+
+    model: type[models.Model]
+    fk: Any
+    relation: str | None
+
+
+def relation_name(model: Any, through: type[models.Model]) -> str | None:
+    """The name of the many-to-many relation that uses ``through``, as seen from ``model`` (a
+    model or an instance): the field's name, or the accessor on the other side."""
+    for field in model._meta.get_fields():
+        if field.many_to_many:
+            if getattr(field.remote_field, "through", None) is through:
+                return str(field.name)
+            if getattr(field, "through", None) is through:
+                return field.get_accessor_name()  # type: ignore[no-any-return]
+    return None
+
+
+def membership_ends(field: Any, audited: set[type[models.Model]]) -> tuple[End, End]:
+    """The declaring end and the other end of ``field``'s auto-created table."""
+    through = field.remote_field.through
+    other = field.related_model
+    return (
+        End(field.model, through._meta.get_field(field.m2m_field_name()), field.name),
+        End(
+            other,
+            through._meta.get_field(field.m2m_reverse_field_name()),
+            relation_name(other, through) if other in audited else None,
+        ),
+    )
+
+
+def _ordering_sql(model: type[models.Model], alias: str) -> str:
+    """The model's ``Meta.ordering`` (plain fields), as the signal path's query orders the
+    related objects whose events it writes; then the pk."""
+    meta = model._meta
+    fields = {field.name: field for field in meta.concrete_fields if not field.is_relation}
+    fields["pk"] = meta.pk  # type: ignore[assignment]
+    parts = []
+    for item in meta.ordering or ():
+        field = fields.get(item.lstrip("-")) if isinstance(item, str) else None
+        if field is None:
+            break
+        parts.append(f"{alias}.{_ident(field.column)}{' DESC' if item[0] == '-' else ''}")
+    return ", ".join([*parts, f"{alias}.{_ident(meta.pk.column)}"])  # type: ignore[union-attr]
+
+
+def _not_deleting(end: End, ref: str) -> str:
+    # The rows that go with an object being deleted are no membership change (the signal
+    # path records none): the application names the objects it deletes (dbcapture).
+    table = _quote(end.model._meta.db_table)
+    return (
+        f"NOT EXISTS (SELECT FROM jsonb_array_elements_text(ctx->'deleting'->{table}) d(pk) "
+        f"WHERE d.pk = {ref}::text)"
+    )
+
+
+def _members_sql(end: End, other: End, change: str) -> str:
+    """One ``model_updated`` per object of ``end`` whose rows the statement changed, listing
+    the other end's pks (sorted as Python sorts them) and names (Python's ``str()``)."""
+    meta, theirs = end.model._meta, other.model._meta
+    own, ref = f"r.{_ident(end.fk.column)}", f"r.{_ident(other.fk.column)}"
+    pk = _value_sql(other.fk, ref)
+    key = f"{pk} #>> '{{}}'"
+    # Python sorts text pks by code point, as the "C" collation does.
+    text_pk = other.fk.target_field.get_internal_type() in ("CharField", "TextField")
+    order = ref + (' COLLATE "C"' if text_pk else "")
+    name = str_sql(other.model, "o")
+    if "username" in {field.name for field in theirs.concrete_fields}:  # as capture._name_of
+        name = f"COALESCE(NULLIF(o.username, ''), {name})"
+    name = f"auditlog_mask_text({name})"
+    probe = {"diff": {end.relation: {"add": [1], "clear": True, "names": {"1": "a readable name"}}}}
+    if sanitize(probe) != probe:  # the policy masks inside this relation's entries: all of it
+        pk, name = f"to_jsonb({_quote(MASK)}::text)", _quote(MASK)
+    entry = "jsonb_build_object('add', g.pks, 'names', g.names)"
+    rows, where = "new_rows", ""
+    if change == "remove":
+        rows = "old_rows"
+        where = f"WHERE {_not_deleting(end, own)} AND {_not_deleting(other, ref)} "
+        # clear() of this object: the application says so with the statement.
+        cleared = (
+            f"m2m->>'column' = {_quote(end.fk.column)} AND (m2m->>'clear')::boolean "
+            f"AND m2m->'pk' = {_value_sql(end.fk, 'g.id')}"
+        )
+        entry = (
+            f"CASE WHEN {cleared} THEN jsonb_build_object('clear', true, 'names', g.names) "
+            f"ELSE jsonb_build_object('remove', g.pks, 'names', g.names) END"
+        )
+    context = (
+        f"jsonb_build_object('model', {model_ref_sql(end.model, 'm')}, "
+        f"'diff', jsonb_build_object({_quote(end.relation or '')}, {entry}))"
+    )
+    source = (  # generated from the models' metadata, never from input
+        f"FROM (SELECT {own} AS id, jsonb_agg({pk} ORDER BY {order}) AS pks, "  # noqa: S608
+        f"COALESCE(jsonb_object_agg({key}, {name}) FILTER (WHERE o.{_ident(theirs.pk.column)} "  # type: ignore[union-attr]
+        f"IS NOT NULL), '{{}}') AS names FROM {rows} r LEFT JOIN {_ident(theirs.db_table)} o "
+        f"ON o.{_ident(theirs.pk.column)} = {ref} {where}GROUP BY {own}) g "  # type: ignore[union-attr]
+        f"JOIN {_ident(meta.db_table)} m ON m.{_ident(meta.pk.column)} = g.id "  # type: ignore[union-attr]
+        f"ORDER BY {_ordering_sql(end.model, 'm')}"
+    )
+    # A time per event, taken in that order: the events read in the signal path's order.
+    return _insert_events(
+        "model_updated", context, source, now="clock_timestamp()", tag=f"m:{end.fk.column}"
+    )
+
+
+def _membership_func(through: type[models.Model], ends: tuple[End, End], change: str) -> str:
+    """The events of both ends, the end the application changed from first (as the signal
+    path writes them), else the declaring end first."""
+    table = _quote(through._meta.db_table)
+    source, target = ends
+    body = _GUARD + f"m2m := CASE WHEN ctx->'m2m'->>'table' = {table} THEN ctx->'m2m' END; "
+    forward = _members_sql(source, target, change) if source.relation else ""
+    backward = _members_sql(target, source, change) if target.relation else ""
+    if forward and backward:
+        body += (
+            f"IF m2m->>'column' = {_quote(target.fk.column)} THEN {backward} {forward} "
+            f"ELSE {forward} {backward} END IF;"
+        )
+    else:
+        body += forward + backward
+    return body + " RETURN NULL;"
+
+
 # --- Declaring the triggers ---------------------------------------------------------------------
 
 
-def _trigger(name: str, operation: Any, func: str, referencing: Any) -> pgtrigger.Trigger:
+def _trigger(
+    name: str, operation: Any, func: str, referencing: Any, declare: list[tuple[str, str]] = DECLARE
+) -> pgtrigger.Trigger:
     return pgtrigger.Trigger(
         name=TRIGGER_PREFIX + name,
         when=pgtrigger.After,
         operation=operation,
         level=pgtrigger.Statement,
         referencing=referencing,
-        declare=DECLARE,
+        declare=declare,
         func=func,
     )
 
@@ -289,7 +471,21 @@ def model_triggers(model: type[models.Model]) -> list[pgtrigger.Trigger]:
     ]
 
 
+def membership_triggers(through: Any, ends: tuple[End, End]) -> list[pgtrigger.Trigger]:
+    """A many-to-many table's two triggers: rows inserted (``add``) and deleted (``remove``,
+    or ``clear`` when the application says so)."""
+    declare = [*DECLARE, ("m2m", "jsonb")]
+    add, remove = (_membership_func(through, ends, change) for change in ("add", "remove"))
+    return [
+        _trigger("insert", pgtrigger.Insert, add, pgtrigger.Referencing(new="new_rows"), declare),
+        _trigger(
+            "delete", pgtrigger.Delete, remove, pgtrigger.Referencing(old="old_rows"), declare
+        ),
+    ]
+
+
 _registered: list[tuple[Any, pgtrigger.Trigger]] = []  # (model class, trigger)
+_memberships: dict[Any, tuple[End, End]] = {}  # auto-created many-to-many table -> its ends
 
 
 def register(audited: set[type[models.Model]]) -> None:
@@ -302,10 +498,24 @@ def register(audited: set[type[models.Model]]) -> None:
         for trigger in model_triggers(model):
             trigger.register(model)
             _registered.append((model, trigger))
-        # Many-to-many tables: not registered. Membership events name the objects on both
-        # sides by their Python str() (auditlog/capture.py), which SQL cannot reproduce for
-        # every model (permissions); the signal path records them on both databases, and a
-        # membership change made by raw SQL is not captured yet (see README).
+        for field in model._meta.local_many_to_many:
+            through = field.remote_field.through
+            if not through._meta.auto_created or through in _memberships:
+                continue
+            _memberships[through] = ends = membership_ends(field, audited)
+            for trigger in membership_triggers(through, ends):
+                trigger.register(through)
+                _registered.append((through, trigger))
+
+
+def membership_tables() -> list[str]:
+    return [through._meta.db_table for through in _memberships]
+
+
+def membership_columns(through: type[models.Model]) -> tuple[str, str] | None:
+    """The columns of a captured many-to-many table: the declaring end's, the other end's."""
+    ends = _memberships.get(through)
+    return None if ends is None else (ends[0].fk.column, ends[1].fk.column)
 
 
 def registered() -> list[tuple[Any, pgtrigger.Trigger]]:
