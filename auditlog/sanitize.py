@@ -330,7 +330,7 @@ def is_secret_key(key: str) -> bool:
 
 def secret_kind_number(key: str) -> int | None:
     """The kind of ``key`` as the database-side port of this policy numbers it
-    (:mod:`auditlog.dbcapture`): ``None`` readable, 1 a secret, 2 a session (inside which the
+    (:mod:`auditlog.dbfunctions`): ``None`` readable, 1 a secret, 2 a session (inside which the
     id is the secret too)."""
     kind = _secret_kind(key)
     if kind is None:

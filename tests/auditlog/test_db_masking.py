@@ -1,5 +1,5 @@
 """The database-side port of the redaction policy (the SQL functions the capture triggers call,
-generated in ``auditlog/dbcapture.py``) masks exactly what the Python policy
+generated in ``auditlog/dbfunctions.py``) masks exactly what the Python policy
 (``auditlog/sanitize.py``) masks: the same kind for every key, the same text for every value,
 the same JSON for every document, checked against each other on a corpus and on generated
 input."""
