@@ -213,8 +213,10 @@ JSON_VALUES = st.recursive(
     | st.integers(min_value=-(2**53), max_value=2**53)
     | st.text(max_size=20).map(lambda text: text.replace("\x00", ""))
     | QUERYISH,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(KEY_TEXT.map(lambda key: key.replace("\x00", "")), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(KEY_TEXT.map(lambda key: key.replace("\x00", "")), children, max_size=4)
+    ),
     max_leaves=25,
 )
 
