@@ -32,6 +32,7 @@ MEASURES = (
     "load",
     "ingest",
     "seal",
+    "disk",
     "save",
     "update",
     "list",

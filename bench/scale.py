@@ -14,7 +14,7 @@ from django.utils import timezone
 from auditlog.chain import seal_pending, sealing_backlog
 from auditlog.models import Event
 from bench.measures import Context, naive_page, row
-from bench.run import Report, Row, p50_ms, rate, timed
+from bench.run import Report, Row, p50_ms, rate, timed, vacuum_analyze
 
 TABLE = Event._meta.db_table
 BIG_PAGE = 1_000
@@ -177,4 +177,50 @@ def measure_seal(context: Context, report: Report) -> None:
         ratio,
         "sealing ≥ batch ingest",
         ratio >= 1 if ingest else None,
+    )
+
+
+# --- Disk -----------------------------------------------------------------------------------------
+
+
+def _total_size(cursor: object, table: str) -> int:
+    """A table's size with its indexes and TOAST; a partitioned table's is its partitions'."""
+    cursor.execute(  # type: ignore[attr-defined]
+        "SELECT CASE WHEN c.relkind = 'p' THEN (SELECT coalesce(sum(pg_total_relation_size("
+        "t.relid)), 0) FROM pg_partition_tree(c.oid) t WHERE t.isleaf) "
+        "ELSE pg_total_relation_size(c.oid) END FROM pg_class c WHERE c.oid = %s::regclass",
+        [table],
+    )
+    return int(cursor.fetchone()[0])  # type: ignore[attr-defined]
+
+
+def measure_disk(context: Context, report: Report) -> None:
+    """What the events take on disk, per event, beside the bytes of their rows' data alone; and
+    the chain's and the roll-ups' tables beside them (for sizing: README, Scale-out)."""
+    from auditlog.models import EventChainLink, EventChainPending, EventRollup
+
+    vacuum_analyze()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*), coalesce(sum(pg_column_size(e.*)), 0) FROM {TABLE} e")
+        events, data = cursor.fetchone()
+        if not events:
+            return
+        table = _total_size(cursor, TABLE)
+        chain = sum(
+            _total_size(cursor, model._meta.db_table)
+            for model in (EventChainLink, EventChainPending)
+        )
+        rollups = _total_size(cursor, EventRollup._meta.db_table)
+    per_event = table / events
+    row(
+        report,
+        f"disk: the events table with its indexes ({events:,} events)",
+        f"{table / 2**30:.2f} GiB, {per_event:,.0f} B/event",
+        f"the rows' data alone: {data / events:,.0f} B/event",
+        table / data,
+        "-",
+        None,
+        f"The chain's tables add {chain / events:,.0f} B/event and the roll-ups "
+        f"{rollups / 2**20:,.1f} MiB in all; {(table + chain) / events * 10**6 / 2**30:.1f} GiB "
+        "per million events in all (vacuumed; indexes included).",
     )
