@@ -288,12 +288,19 @@ def _updated_func(model: type[models.Model]) -> str:
             f"{_quote(ANONYMOUS_USERNAME)} THEN '{{\"is_anonymous\": true}}'::jsonb "
             "ELSE '{}'::jsonb END"
         )
-        body += _insert_events(
-            "password_set",
-            "jsonb_build_object('subject_uuid', replace(n.uuid::text, '-', ''))",
-            source + " WHERE o.password IS DISTINCT FROM n.password",
-            user=subject,
-            now="clock_timestamp()",
+        changed = source + " WHERE o.password IS DISTINCT FROM n.password"
+        # Only when a password changed: an INSERT of no rows still runs the events table's
+        # statement triggers.
+        body += (
+            f"IF EXISTS (SELECT 1 {changed}) THEN "
+            + _insert_events(
+                "password_set",
+                "jsonb_build_object('subject_uuid', replace(n.uuid::text, '-', ''))",
+                changed,
+                user=subject,
+                now="clock_timestamp()",
+            )
+            + " END IF;"
         )
     return body + " RETURN NULL;"
 
