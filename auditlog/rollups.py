@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from django.db import connection
@@ -59,9 +60,19 @@ def place_of(context: Any) -> tuple[bool, float, float]:
     return False, 0.0, 0.0
 
 
-def key_of(created: datetime, action: str, context: Any) -> Key:
+def key_of(created: datetime | str, action: str, context: Any) -> Key:
+    """The roll-up an event counts in; ``created`` as a datetime or as ISO 8601 text in UTC
+    (``2024-05-01T12:...Z``, as the sealer reads it)."""
+    if isinstance(created, str):
+        return (_hour_of_text(created[:13]), action, *place_of(context))
     hour = created.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     return (hour, action, *place_of(context))
+
+
+@lru_cache(maxsize=1024)
+def _hour_of_text(hour: str) -> datetime:
+    """``2024-05-01T12`` (UTC) as a datetime."""
+    return datetime.fromisoformat(hour).replace(tzinfo=UTC)
 
 
 def add(rows: Iterable[Mapping[str, Any]]) -> None:

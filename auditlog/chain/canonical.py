@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -41,16 +42,36 @@ def iso_utc(value: datetime) -> str:
     return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+# The text :func:`iso_utc` writes for a year from 1000 on: what PostgreSQL's
+# ``to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`` writes too.
+_ISO_UTC_TEXT = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+
+
+def utc_text(value: datetime | str) -> str:
+    """:func:`iso_utc` of a time given as a datetime or as ISO 8601 text with its offset (the
+    sealer reads times from PostgreSQL as text; text already in the canonical form is kept as
+    it is, any other is read and written again)."""
+    if isinstance(value, str):
+        if _ISO_UTC_TEXT.fullmatch(value):
+            return value
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError(f"a time without its offset: {value!r}")
+        value = parsed
+    return iso_utc(value)
+
+
 def canonical_json(document: Mapping[str, Any]) -> bytes:
     """Sorted keys, no spaces, UTF-8: the same bytes for the same data, on every database."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def canonical_event(row: Mapping[str, Any], *, queued_at: datetime | None = None) -> bytes:
+def canonical_event(row: Mapping[str, Any], *, queued_at: datetime | str | None = None) -> bytes:
     """The event's canonical JSON, from its stored values (a ``values()`` row of
-    :data:`CANONICAL_FIELDS`), and the database's clock when the event was queued
-    (``queued_at``, stored on the link) when the link has one: links sealed before that
-    clock was recorded hash the event alone, so their hashes stay what they were."""
+    :data:`CANONICAL_FIELDS`; times as datetimes or text, see :func:`utc_text`), and the
+    database's clock when the event was queued (``queued_at``, stored on the link) when the
+    link has one: links sealed before that clock was recorded hash the event alone, so their
+    hashes stay what they were."""
     pk = row["event_uuid"]
     client_ip = row["client_ip"]
     document: dict[str, Any] = {
@@ -60,13 +81,13 @@ def canonical_event(row: Mapping[str, Any], *, queued_at: datetime | None = None
         "user": row["user"],
         "context": row["context"],
         "client_ip": str(client_ip) if client_ip is not None else None,
-        "created": iso_utc(row["created"]),
-        "expires": iso_utc(row["expires"]),
+        "created": utc_text(row["created"]),
+        "expires": utc_text(row["expires"]),
         "expiring": bool(row["expiring"]),
         "brand": row["brand"],
     }
     if queued_at is not None:
-        document["queued_at"] = iso_utc(queued_at)
+        document["queued_at"] = utc_text(queued_at)
     return canonical_json(document)
 
 

@@ -9,16 +9,19 @@ unsealed events are then the ones without a link (an anti-join), with no clock o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
+from uuid import UUID
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.expressions import RawSQL
 
+from auditlog.chain.canonical import CANONICAL_FIELDS
 from auditlog.models import (
     ChainCheckpoint,
     ChainRecordKind,
@@ -31,6 +34,8 @@ from auditlog.models import (
 LOCK_ID = 0x6175_6469_746C_6F67
 # The databases on which the migrations install the trigger that queues inserted events.
 TRIGGER_VENDORS = frozenset({"postgresql", "sqlite"})
+# What an unquoted element of an array literal must not hold (besides a comma).
+_NEEDS_QUOTING = re.compile(r'[\s"{}\\]')
 IMPORTED_KEY = "imported"
 """``context["imported"] = {"source": <name>, ...}`` marks an event taken over from another
 system (an authentik import): its ``created`` is its original time, as old as it may be."""
@@ -126,12 +131,151 @@ def keys_in(pks: Iterable[Any]) -> Any:
     return keys
 
 
-def insert_links(links: list[EventChainLink]) -> None:
-    """Write new links in one statement. On PostgreSQL five array parameters and ``unnest``:
-    the ORM's ``bulk_create`` spends more building and converting 5,000 parameters than the
-    server spends storing the rows."""
+class Taken(NamedTuple):
+    """A queued event as the sealer takes it."""
+
+    pk: UUID
+    queued_at: datetime | str | None  # the database's clock when it was queued (see Backlog)
+    linked: bool  # it has a link already: a row inserted again under the pk of a chained event
+    event: dict[str, Any] | None  # its stored values (CANONICAL_FIELDS); None: it is gone
+    behind: float | None  # how many seconds its ``created`` lies before ``queued_at``
+
+
+def take_queued(batch_size: int) -> list[Taken]:
+    """The oldest ``batch_size`` queued events in chain order (``created, event_uuid``), taken
+    off the queue in the caller's transaction (a rollback puts them back). On PostgreSQL one
+    statement (:data:`TAKE_SQL`), with the times as the canonical text."""
+    if connection.vendor == "postgresql":
+        return _take_postgresql(batch_size)
+    queued = list(
+        EventChainPending.objects.order_by("created", "event_uuid").values_list(
+            "event_uuid", "queued_at"
+        )[:batch_size]
+    )
+    keys = [key for key, _ in queued]
+    linked = set(
+        EventChainLink.objects.filter(event_uuid__in=keys).values_list("event_uuid", flat=True)
+    )
+    EventChainPending.objects.filter(pk__in=keys)._raw_delete(connection.alias)
+    return _with_events([(key, key in linked, queued_at) for key, queued_at in queued])
+
+
+def take_unlinked(batch_size: int) -> list[Taken]:
+    """Without the queue trigger: the oldest ``batch_size`` events without a link."""
+    keys = unlinked_events().order_by("created", "event_uuid").values_list("pk", flat=True)
+    return _with_events([(key, False, None) for key in keys[:batch_size]])
+
+
+def _with_events(queued: list[tuple[UUID, bool, datetime | None]]) -> list[Taken]:
+    keys = keys_in(key for key, _, _ in queued)
+    rows = {
+        row["event_uuid"]: row
+        for row in Event.objects.filter(pk__in=keys).values(*CANONICAL_FIELDS)
+    }
+    taken = []
+    for key, linked, queued_at in queued:
+        row = rows.get(key)
+        behind = None
+        if row is not None and queued_at is not None:
+            behind = (queued_at - row["created"]).total_seconds()
+        taken.append(Taken(key, queued_at, linked, row, behind))
+    return taken
+
+
+def _utc(column: str) -> str:
+    """SQL: a timestamptz column as the canonical text (:func:`canonical.utc_text`)."""
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
+def _table(model: Any) -> str:
+    return str(connection.ops.quote_name(model._meta.db_table))
+
+
+TAKE_SQL = """
+WITH taken AS (
+    DELETE FROM {pending} WHERE event_uuid = ANY(ARRAY(
+        SELECT event_uuid FROM {pending} ORDER BY created, event_uuid LIMIT %s
+    ))
+    RETURNING event_uuid, created, queued_at
+)
+SELECT t.event_uuid, {queued_at}, l.linked IS NOT NULL, e.event_uuid IS NOT NULL,
+    e.action, e.app, e."user", e.context, e.client_ip, {created}, {expires}, e.expiring,
+    e.brand, EXTRACT(EPOCH FROM t.queued_at - e.created)::float8
+FROM taken AS t
+LEFT JOIN LATERAL (
+    SELECT true AS linked FROM {link} WHERE event_uuid = t.event_uuid LIMIT 1
+) AS l ON true
+LEFT JOIN LATERAL (SELECT * FROM {events} WHERE event_uuid = t.event_uuid LIMIT 1) AS e ON true
+ORDER BY t.created, t.event_uuid
+"""
+"""The sealer's read on PostgreSQL: the queue's oldest entries, deleted and returned in one
+statement (one snapshot: an entry queued meanwhile is neither deleted nor read), each with
+whether a link names it and its event's values. The ``ARRAY`` and the ``LATERAL ... LIMIT 1``
+keep every lookup an index probe per entry, whatever the planner thinks of the tables'
+sizes (a hash over the whole link or events table grows with the chain)."""
+
+
+def _take_postgresql(batch_size: int) -> list[Taken]:
+    sql = TAKE_SQL.format(
+        pending=_table(EventChainPending),
+        link=_table(EventChainLink),
+        events=_table(Event),
+        queued_at=_utc("t.queued_at"),
+        created=_utc("e.created"),
+        expires=_utc("e.expires"),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [batch_size])
+        rows = cursor.fetchall()
+    # The JSON columns come as text: decoded as the ORM decodes them (the verifier reads them
+    # through the ORM).
+    user, context, brand = (
+        Event._meta.get_field(name).from_db_value  # type: ignore[union-attr]
+        for name in ("user", "context", "brand")
+    )
+    taken = []
+    for row in rows:
+        pk, queued_at, linked, found, action, app = row[:6]
+        event = None
+        if found:
+            event = {
+                "event_uuid": pk,
+                "action": action,
+                "app": app,
+                "user": user(row[6], None, connection),
+                "context": context(row[7], None, connection),
+                "client_ip": row[8],
+                "created": row[9],
+                "expires": row[10],
+                "expiring": row[11],
+                "brand": brand(row[12], None, connection),
+            }
+        taken.append(Taken(pk, queued_at, linked, event, row[13]))
+    return taken
+
+
+# A link as the sealer writes it: sequence, event pk, prev_hash, chain_hash, queued_at.
+NewLink = tuple[int, UUID, str, str, datetime | str | None]
+
+
+def insert_links(links: Sequence[NewLink]) -> None:
+    """Write new links in one statement. On PostgreSQL five array parameters and ``unnest``,
+    each array written as one literal (:func:`_array_literal`): the ORM's ``bulk_create``, or
+    psycopg quoting each element of a list, spends more on the parameters than the server
+    spends storing the rows."""
+    if not links:
+        return
     if connection.vendor != "postgresql":
-        EventChainLink.objects.bulk_create(links)
+        EventChainLink.objects.bulk_create(
+            EventChainLink(
+                sequence=sequence,
+                event_uuid=pk,
+                prev_hash=prev_hash,
+                chain_hash=chain_hash,
+                queued_at=queued_at,
+            )
+            for sequence, pk, prev_hash, chain_hash, queued_at in links
+        )
         return
     table = connection.ops.quote_name(EventChainLink._meta.db_table)
     with connection.cursor() as cursor:
@@ -140,14 +284,19 @@ def insert_links(links: list[EventChainLink]) -> None:
             SELECT * FROM unnest(
                 %s::bigint[], %s::uuid[], %s::varchar[], %s::varchar[], %s::timestamptz[]
             )""",  # noqa: S608 - only the model's table name is interpolated
-            [
-                [link.sequence for link in links],
-                [link.event_uuid for link in links],
-                [link.prev_hash for link in links],
-                [link.chain_hash for link in links],
-                [link.queued_at for link in links],
-            ],
+            [_array_literal(column) for column in zip(*links, strict=True)],
         )
+
+
+def _array_literal(values: Iterable[Any]) -> str:
+    """A PostgreSQL array literal of values whose text never needs quoting in one: whole
+    numbers, UUIDs, hex digests and ISO 8601 times written without a space; ``None`` is
+    NULL."""
+    texts = ["NULL" if value is None else str(value) for value in values]
+    body = ",".join(texts)
+    if _NEEDS_QUOTING.search(body) or body.count(",") != len(texts) - 1:
+        raise ValueError("an array element that needs quoting")
+    return "{" + body + "}"
 
 
 # --- The head -----------------------------------------------------------------------------------
@@ -201,7 +350,13 @@ def backdated_by(created: datetime, queued_at: datetime | None, context: Any) ->
     event says it was imported."""
     if queued_at is None:
         return None
-    behind = (queued_at - created).total_seconds()
-    if behind <= settings.AUDIT_CHAIN_BACKDATE_BOUND.total_seconds() or imported(context):
+    return beyond_backdate_bound((queued_at - created).total_seconds(), context)
+
+
+def beyond_backdate_bound(behind: float | None, context: Any) -> float | None:
+    """``behind`` (seconds an event's ``created`` lies before the database's clock when it
+    was inserted) when it is more than ``AUDIT_CHAIN_BACKDATE_BOUND`` and the event does not
+    say it was imported; else ``None``."""
+    if behind is None or behind <= settings.AUDIT_CHAIN_BACKDATE_BOUND.total_seconds():
         return None
-    return behind
+    return None if imported(context) else behind

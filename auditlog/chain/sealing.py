@@ -21,21 +21,21 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from auditlog import feed, rollups
-from auditlog.chain.canonical import CANONICAL_FIELDS, GENESIS, canonical_event, link_hash
+from auditlog.chain.canonical import GENESIS, canonical_event, link_hash
 from auditlog.chain.links import (
-    backdated_by,
+    NewLink,
+    beyond_backdate_bound,
     chain_head,
     insert_links,
-    keys_in,
     queued_by_trigger,
+    take_queued,
+    take_unlinked,
     try_lock,
-    unlinked_events,
 )
 from auditlog.chain.signing import maybe_checkpoint
-from auditlog.models import Event, EventChainLink, EventChainPending
 from project.loglevels import TRACE
 
 logger = logging.getLogger(__name__)
@@ -43,10 +43,6 @@ logger = logging.getLogger(__name__)
 SEAL_BATCH_SIZE = 1_000
 # Short: an event is streamed live once sealed (commit to client within a second).
 SEAL_DEBOUNCE_SECONDS = 0.2
-
-# A queued event: its pk, whether it has a link already, and the database's clock when the
-# trigger queued it (None without the trigger, or for entries queued before it recorded one).
-_Queued = tuple[UUID, bool, datetime | None]
 
 
 def wait_until(not_before: float | None) -> None:
@@ -87,104 +83,70 @@ def _seal_batch(batch_size: int) -> tuple[int, int] | None:
         if not try_lock():
             logger.log(TRACE, "seal: another sealer holds the lock; leaving it the queue")
             return None
-        queued = _queued(batch_size)
-        if not queued:
+        taken = take_queued(batch_size) if queued_by_trigger() else take_unlinked(batch_size)
+        if not taken:
             logger.log(TRACE, "seal: nothing queued")
             return 0, 0
-        keys = keys_in(key for key, _, _ in queued)
-        rows = {
-            row["event_uuid"]: row
-            for row in Event.objects.filter(pk__in=keys).values(*CANONICAL_FIELDS)
-        }
         head = chain_head()
         sequence, prev = (head.sequence, head.chain_hash) if head else (0, GENESIS)
-        logger.log(
-            TRACE,
-            "seal: %d queued, %d found, chain head at %d",
-            len(queued),
-            len(rows),
-            sequence,
-            extra={"prev_hash": prev},
-        )
-        links: list[EventChainLink] = []
-        sealed: list[feed.SealedEvent] = []
-        counted: list[Mapping[str, Any]] = []
-        for key, linked, queued_at in queued:
-            if not _sealable(key, rows, linked):
-                continue
-            row = rows[key]
-            _warn_if_backdated(row, queued_at)
-            sequence += 1
-            digest = link_hash(prev, canonical_event(row, queued_at=queued_at))
-            links.append(
-                EventChainLink(
-                    sequence=sequence,
-                    event_uuid=key,
-                    prev_hash=prev,
-                    chain_hash=digest,
-                    queued_at=queued_at,
-                )
-            )
-            sealed.append(feed.SealedEvent(str(key), str(row["action"]), sequence, digest))
-            counted.append(row)
+        tracing = logger.isEnabledFor(TRACE)
+        if tracing:
             logger.log(
                 TRACE,
-                "seal: linked event at %d",
+                "seal: %d queued, %d found, chain head at %d",
+                len(taken),
+                sum(entry.event is not None for entry in taken),
                 sequence,
-                extra={"event_pk": str(key), "chain_hash": digest},
+                extra={"prev_hash": prev},
             )
+        links: list[NewLink] = []
+        sealed: list[feed.SealedEvent] = []
+        counted: list[Mapping[str, Any]] = []
+        for entry in taken:
+            event = entry.event
+            if event is None or entry.linked:
+                _warn_unsealable(entry.pk, gone=event is None)  # its queue entry goes all the same
+                continue
+            _warn_if_backdated(event, entry.behind)
+            sequence += 1
+            digest = link_hash(prev, canonical_event(event, queued_at=entry.queued_at))
+            links.append((sequence, entry.pk, prev, digest, entry.queued_at))
+            sealed.append(feed.SealedEvent(str(entry.pk), str(event["action"]), sequence, digest))
+            counted.append(event)
+            if tracing:
+                logger.log(
+                    TRACE,
+                    "seal: linked event at %d",
+                    sequence,
+                    extra={"event_pk": str(entry.pk), "chain_hash": digest},
+                )
             prev = digest
         insert_links(links)
         rollups.add(counted)  # the chart's and the map's hourly counts, in this transaction
-        EventChainPending.objects.filter(pk__in=keys)._raw_delete(connection.alias)
         # After the outermost commit (at once when this is it): subscribers see only
         # events that are stored and chained.
         transaction.on_commit(lambda: feed.publish(sealed), robust=True)
-    return len(links), len(queued)
+    return len(links), len(taken)
 
 
-def _queued(batch_size: int) -> list[_Queued]:
-    """The oldest queued events, each with whether it has a link already."""
-    if not queued_by_trigger():
-        keys = unlinked_events().order_by("created", "event_uuid").values_list("pk", flat=True)
-        return [(key, False, None) for key in keys[:batch_size]]
-    queued = list(
-        EventChainPending.objects.order_by("created", "event_uuid").values_list(
-            "event_uuid", "queued_at"
-        )[:batch_size]
-    )
-    # A second query, not an EXISTS in the first: PostgreSQL plans that one as a hashed
-    # subplan over the whole link table, a cost that grows with the chain.
-    linked = set(
-        EventChainLink.objects.filter(event_uuid__in=keys_in(key for key, _ in queued)).values_list(
-            "event_uuid", flat=True
-        )
-    )
-    return [(key, key in linked, queued_at) for key, queued_at in queued]
-
-
-def _sealable(key: UUID, rows: Mapping[UUID, Any], linked: bool) -> bool:
-    """Whether a queued event gets a link; the queue entry goes either way."""
-    if key not in rows:
+def _warn_unsealable(key: UUID, *, gone: bool) -> None:
+    if gone:
         logger.warning("Event %s was deleted before it was sealed; nothing to chain", key)
-        return False
-    if linked:
+    else:
         # Only a row inserted again under the pk of a chained event gets here: its link
         # stays, and verification compares it with the row now stored.
         logger.warning("Event %s is chained already; it was inserted again", key)
-        return False
-    return True
 
 
-def _warn_if_backdated(row: Mapping[str, Any], queued_at: datetime | None) -> None:
+def _warn_if_backdated(event: Mapping[str, Any], behind: float | None) -> None:
     """It is sealed all the same (the chain records what is there); verification reports it."""
-    behind = backdated_by(row["created"], queued_at, row["context"])
+    behind = beyond_backdate_bound(behind, event["context"])
     if behind is not None:
         logger.warning(
             "Event %s (%s) claims to be created %s before the database received it, more than "
             "AUDIT_CHAIN_BACKDATE_BOUND allows: a backdated event; verification reports it",
-            row["event_uuid"],
-            row["action"],
+            event["event_uuid"],
+            event["action"],
             timedelta(seconds=round(behind)),
         )
 

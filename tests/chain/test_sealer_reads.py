@@ -1,0 +1,151 @@
+"""What the sealer reads: on PostgreSQL it takes a batch off the queue in one statement, with
+the times as text rendered by the database and the JSON decoded from its text; every link must
+hash exactly what verification recomputes from the rows the ORM reads, whatever the values."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta, timezone
+from uuid import uuid4
+
+import pytest
+from django.db import connection
+
+from auditlog import chain
+from auditlog.bulk import write_events
+from auditlog.chain.canonical import utc_text
+from auditlog.chain.links import insert_links
+from auditlog.models import Event, EventChainLink, EventChainPending
+from tests.chain.conftest import by_sequence
+
+pytestmark = pytest.mark.django_db
+
+IMPORTED = {"imported": {"source": "tests"}}  # old times on purpose: not backdating
+PLUS_TWO = timezone(timedelta(hours=2))
+
+
+def edge_events() -> list[Event]:
+    late = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+    return [
+        Event(
+            action="login",
+            app="tests",
+            user={"username": "zoë", "pk": 2**70},
+            context={
+                **IMPORTED,
+                "floats": [1e-05, 0.0001, 1e16, 2.5, -0.0, 52.52],
+                "huge": 2**70,  # beyond 64 bits: orjson refuses it, the ORM's fallback reads it
+                "text": 'zoë \u2028 "quoted" \\ \n\t \x01 😀',
+                "nested": {"b": [1, None, True, {}], "a": []},
+            },
+            client_ip="2001:db8::8a2e:370:7334",
+            created=datetime(999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+            expires=late,
+        ),
+        # The year 1000 where it was written, 999 in UTC.
+        Event(
+            action="logout",
+            app="tests",
+            context=IMPORTED,
+            client_ip="81.2.69.142",
+            created=datetime(1000, 1, 1, 1, 0, tzinfo=PLUS_TWO),
+            expires=datetime(1000, 1, 2, tzinfo=UTC),
+            expiring=False,
+        ),
+        Event(
+            action="model_created",
+            app="tests",
+            user={},
+            context={},
+            client_ip=None,
+            created=datetime.now(PLUS_TWO).replace(microsecond=0),
+            brand={},
+        ),
+    ]
+
+
+def test_events_with_edge_values_are_sealed_as_verification_recomputes_them() -> None:
+    events = edge_events()
+    write_events(events)
+
+    assert chain.seal_pending() == len(events)
+
+    links = by_sequence()
+    in_order = sorted(events, key=lambda event: event.created)  # the year 1000 at +02:00 first
+    assert [link.event_uuid for link in links] == [event.pk for event in in_order]
+    prev = chain.GENESIS
+    for link in links:
+        row = Event.objects.filter(pk=link.event_uuid).values(*chain.CANONICAL_FIELDS).get()
+        canonical = chain.canonical_event(row, queued_at=link.queued_at)
+        assert link.prev_hash == prev
+        assert link.chain_hash == chain.link_hash(prev, canonical)
+        prev = link.chain_hash
+    assert b'"created":"999-12-31T23:59:59.999999Z"' in chain.canonical_event(
+        Event.objects.filter(pk=events[0].pk).values(*chain.CANONICAL_FIELDS).get()
+    )
+    result = chain.verify()
+    assert result.ok, result.first_broken
+    assert (result.verified, result.backdated) == (3, 0)
+
+
+def test_a_batch_takes_its_entries_off_the_queue_and_leaves_the_rest() -> None:
+    now = datetime.now(UTC)
+    events = [
+        Event(action="login", app="tests", context={"i": i}, created=now - timedelta(seconds=i))
+        for i in range(7)
+    ]
+    write_events(events)
+
+    assert chain.seal_pending(batch_size=3) == 7
+
+    # Oldest first across the batch boundaries (3, 3, 1), each entry taken once.
+    assert [link.event_uuid for link in by_sequence()] == [event.pk for event in events[::-1]]
+    assert not EventChainPending.objects.exists()
+
+
+def test_the_database_renders_times_as_the_canonical_text() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the sealer reads times as text on PostgreSQL only")
+    rnd = random.Random(14)
+    zones = [UTC, PLUS_TWO, timezone(timedelta(hours=-5, minutes=-30))]
+    values = [
+        datetime(
+            rnd.randint(1, 9999),
+            rnd.randint(1, 12),
+            rnd.randint(1, 28),
+            rnd.randint(0, 23),
+            rnd.randint(0, 59),
+            rnd.randint(0, 59),
+            rnd.choice([0, rnd.randint(0, 999_999)]),
+            tzinfo=UTC,
+        ).astimezone(rnd.choice(zones))
+        for _ in range(2_000)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+            "FROM unnest(%s::timestamptz[]) WITH ORDINALITY AS v(t, n) ORDER BY n",
+            [values],
+        )
+        texts = [text for (text,) in cursor.fetchall()]
+    for value, text in zip(values, texts, strict=True):
+        assert utc_text(text) == chain.iso_utc(value), (value, text)
+
+
+def test_times_given_as_text_are_read_with_their_offset_and_never_guessed() -> None:
+    assert utc_text("2024-05-01T12:00:00.000007Z") == "2024-05-01T12:00:00.000007Z"
+    assert utc_text("2024-05-01T14:00:00+02:00") == "2024-05-01T12:00:00.000000Z"
+    assert utc_text("0999-05-01T12:00:00.500000Z") == chain.iso_utc(
+        datetime(999, 5, 1, 12, 0, 0, 500_000, tzinfo=UTC)
+    )
+    with pytest.raises(ValueError, match="without its offset"):
+        utc_text("2024-05-01T12:00:00")
+
+
+def test_links_are_never_written_from_values_an_array_literal_would_misread() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the links are written as array literals on PostgreSQL only")
+    for bad in ("a b", "a,b", 'a"b', "a{b}", "a\\b"):
+        with pytest.raises(ValueError, match="needs quoting"):
+            insert_links([(1, uuid4(), chain.GENESIS, bad, None)])
+    assert not EventChainLink.objects.exists()
