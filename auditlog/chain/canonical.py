@@ -61,9 +61,14 @@ def utc_text(value: datetime | str) -> str:
     return iso_utc(value)
 
 
+# ``json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``, without
+# building the encoder again for every event (what ``json.dumps`` does when given options).
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(document: Mapping[str, Any]) -> bytes:
     """Sorted keys, no spaces, UTF-8: the same bytes for the same data, on every database."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(document).encode()
 
 
 def canonical_event(row: Mapping[str, Any], *, queued_at: datetime | str | None = None) -> bytes:

@@ -40,7 +40,10 @@ from project.loglevels import TRACE
 
 logger = logging.getLogger(__name__)
 
-SEAL_BATCH_SIZE = 1_000
+# Per batch: a commit, a publication to the feed (a task for the notification rules) and a
+# few statements; 5,000 spends about a sixth less per event than 1,000 through a backlog, and
+# a batch still commits within half a second.
+SEAL_BATCH_SIZE = 5_000
 # Short: an event is streamed live once sealed (commit to client within a second).
 SEAL_DEBOUNCE_SECONDS = 0.2
 

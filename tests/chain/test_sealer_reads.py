@@ -4,6 +4,7 @@ hash exactly what verification recomputes from the rows the ORM reads, whatever 
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from uuid import uuid4
@@ -130,6 +131,18 @@ def test_the_database_renders_times_as_the_canonical_text() -> None:
         texts = [text for (text,) in cursor.fetchall()]
     for value, text in zip(values, texts, strict=True):
         assert utc_text(text) == chain.iso_utc(value), (value, text)
+
+
+def test_the_canonical_json_is_the_standard_librarys_where_faster_encoders_differ() -> None:
+    # Stored hashes are of json.dumps' bytes; orjson, for one, writes 1e-05 as 0.00001, 1.5e-07
+    # as 1.5e-7 and NaN as null, and refuses integers beyond 64 bits.
+    documents = [
+        {"floats": [1e-05, 1.5e-07, 0.0001, 1e16, 1e22, 5e-324, -0.0, 2.5], "n": float("nan")},
+        {"huge": 2**70, "text": 'zoë \u2028 "q" \\ \n \x01 😀', "z": {}, "a": [None, True]},
+    ]
+    for document in documents:
+        expected = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert chain.canonical_json(document) == expected.encode()
 
 
 def test_times_given_as_text_are_read_with_their_offset_and_never_guessed() -> None:
