@@ -205,14 +205,21 @@ FROM taken AS t
 LEFT JOIN LATERAL (
     SELECT true AS linked FROM {link} WHERE event_uuid = t.event_uuid LIMIT 1
 ) AS l ON true
-LEFT JOIN LATERAL (SELECT * FROM {events} WHERE event_uuid = t.event_uuid LIMIT 1) AS e ON true
+LEFT JOIN LATERAL (
+    (SELECT * FROM {events} WHERE event_uuid = t.event_uuid AND created = t.created)
+    UNION ALL (SELECT * FROM {events} WHERE event_uuid = t.event_uuid)
+    LIMIT 1
+) AS e ON true
 ORDER BY t.created, t.event_uuid
 """
 """The sealer's read on PostgreSQL: the queue's oldest entries, deleted and returned in one
 statement (one snapshot: an entry queued meanwhile is neither deleted nor read), each with
 whether a link names it and its event's values. The ``ARRAY`` and the ``LATERAL ... LIMIT 1``
 keep every lookup an index probe per entry, whatever the planner thinks of the tables'
-sizes (a hash over the whole link or events table grows with the chain)."""
+sizes (a hash over the whole link or events table grows with the chain). An event is looked
+up with the ``created`` it was queued with first, which probes its month's partition alone;
+only when that finds nothing (its ``created`` was changed since) does the second branch run,
+probing every partition."""
 
 
 def _take_postgresql(batch_size: int) -> list[Taken]:

@@ -17,7 +17,7 @@ from auditlog.bulk import write_events
 from auditlog.chain.canonical import utc_text
 from auditlog.chain.links import insert_links
 from auditlog.models import Event, EventChainLink, EventChainPending
-from tests.chain.conftest import by_sequence
+from tests.chain.conftest import by_sequence, db_pk, raw, write
 
 pytestmark = pytest.mark.django_db
 
@@ -102,6 +102,26 @@ def test_a_batch_takes_its_entries_off_the_queue_and_leaves_the_rest() -> None:
     # Oldest first across the batch boundaries (3, 3, 1), each entry taken once.
     assert [link.event_uuid for link in by_sequence()] == [event.pk for event in events[::-1]]
     assert not EventChainPending.objects.exists()
+
+
+def test_an_event_whose_created_changed_while_it_waited_is_sealed_as_it_now_is(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first, moved, last = write(3)
+    # Past the application, as someone with database access could: on PostgreSQL the row may
+    # move to another month's partition; its queue entry keeps the time it was queued with.
+    later = moved.created + timedelta(days=40)
+    raw("UPDATE auditlog_event SET created = %s WHERE event_uuid = %s", [later, db_pk(moved)])
+    assert EventChainPending.objects.get(pk=moved.pk).created == moved.created
+
+    with caplog.at_level("WARNING", logger="auditlog.chain"):
+        assert chain.seal_pending() == 3
+
+    assert "deleted before it was sealed" not in caplog.text
+    assert [link.event_uuid for link in by_sequence()] == [first.pk, moved.pk, last.pk]
+    result = chain.verify()
+    assert result.ok, result.first_broken
+    assert result.verified == 3
 
 
 def test_the_database_renders_times_as_the_canonical_text() -> None:
