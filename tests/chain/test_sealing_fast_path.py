@@ -1,12 +1,16 @@
-"""What the sealer reads: on PostgreSQL it takes a batch off the queue in one statement, with
-the times as text rendered by the database and the JSON decoded from its text; every link must
-hash exactly what verification recomputes from the rows the ORM reads, whatever the values."""
+"""The sealer's fast path (issue 14, sealing keeps up with batch ingest): on PostgreSQL it takes
+a batch off the queue in one statement, with the times as text rendered by the database and the
+JSON decoded from its text, and it pauses Python's cyclic garbage collector for each batch;
+every link must hash exactly what verification recomputes from the rows the ORM reads,
+whatever the values."""
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -182,3 +186,32 @@ def test_links_are_never_written_from_values_an_array_literal_would_misread() ->
         with pytest.raises(ValueError, match="needs quoting"):
             insert_links([(1, uuid4(), chain.GENESIS, bad, None)])
     assert not EventChainLink.objects.exists()
+
+
+def test_the_garbage_collector_is_paused_for_a_batch_and_restored_even_when_it_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write(3)
+    real = chain.canonical_event
+    seen: list[bool] = []
+
+    def watching(row: Any, **kwargs: Any) -> bytes:
+        seen.append(gc.isenabled())
+        if len(seen) == 2:
+            raise RuntimeError("worker killed")
+        return real(row, **kwargs)
+
+    monkeypatch.setattr(chain.sealing, "canonical_event", watching)
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        chain.seal_pending()
+    assert seen == [False, False]
+    assert gc.isenabled()
+
+    monkeypatch.undo()
+    gc.disable()  # paused by someone else: left paused
+    try:
+        assert chain.seal_pending() == 3
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
