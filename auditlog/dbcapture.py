@@ -193,14 +193,18 @@ def _with_hints(text: str, sql: str, connection: Any) -> str:
 # --- The execute wrapper ------------------------------------------------------------------------
 
 
-def _audited_statement(sql: str) -> bool:
+def _audited_statement(sql: str) -> tuple[str, str] | None:
+    """``(verb, table)`` of an ``INSERT``/``UPDATE``/``DELETE`` naming an audited table (the
+    first it names), else ``None``."""
     global _tables
-    if not _DML.match(sql):
-        return False
+    verb = _DML.match(sql)
+    if verb is None:
+        return None
     if _tables is None:
         names = sorted(triggers.audited_tables(), key=len, reverse=True)
         _tables = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
-    return bool(_tables.search(sql))
+    table = _tables.search(sql)
+    return None if table is None else (verb.group(1).lower(), table.group(0))
 
 
 def _errored(connection: Any) -> bool:
@@ -214,13 +218,8 @@ def execute_wrapper(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
 ) -> Any:
     connection = context["connection"]
-    if (
-        _migrating
-        or not isinstance(sql, str)
-        or not _audited_statement(sql)
-        or connection.vendor != "postgresql"
-        or _errored(connection)
-    ):
+    audited = None if _migrating or not isinstance(sql, str) else _audited_statement(sql)
+    if audited is None or connection.vendor != "postgresql" or _errored(connection):
         return execute(sql, params, many, context)
     # With the signal path chosen (AUDIT_DB_CAPTURE=false), installed triggers stay quiet.
     text = context_json() if settings.AUDIT_DB_CAPTURE else IGNORE
@@ -245,7 +244,7 @@ def execute_wrapper(
     # psycopg 3 stays on the first statement's result; the caller wants the last one's.
     while result is not None and result.nextset():
         pass
-    _log_captured(sql, statement, context["cursor"].cursor.rowcount, recorded=recorded)
+    _log_captured(*audited, statement, context["cursor"].cursor.rowcount, recorded=recorded)
     return result
 
 
@@ -260,22 +259,20 @@ def captured_event_pk(statement: str, action: str, index: int = 1) -> uuid.UUID:
     return uuid.UUID(digest)
 
 
-def _log_captured(sql: str, statement: str, rows: int, *, recorded: bool) -> None:
+def _log_captured(verb: str, table: str, statement: str, rows: int, *, recorded: bool) -> None:
     """The same line :func:`auditlog.services.record_event` writes for an event, for a change
     the triggers recorded: with its event's pk when the statement changed one row (the pk is
     derived from the statement's id, no query needed), else with the number of rows; and, at
     ``trace``, the decision as the signal path traces it."""
-    verb = _DML.match(sql)
-    action = _ACTIONS.get(verb.group(1).lower()) if verb else None
-    if action is None or rows < 1:
+    action = _ACTIONS[verb]
+    if rows < 1:
         return
-    tables = _tables.findall(sql) if _tables is not None else []
-    if tables and tables[0] in triggers.membership_tables():
+    if table in triggers.membership_tables():
         # Rows of a many-to-many table: their events are the members' (not one per row).
         if recorded:
             logger.info(
                 "membership change recorded",
-                extra={"table": tables[0], "rows": rows, "statement": statement},
+                extra={"table": table, "rows": rows, "statement": statement},
             )
         return
     if trace_logger.isEnabledFor(TRACE):
@@ -286,7 +283,7 @@ def _log_captured(sql: str, statement: str, rows: int, *, recorded: bool) -> Non
             if settings.AUDIT_DB_CAPTURE
             else "left to the signals: AUDIT_DB_CAPTURE is off"
         )
-        trace_logger.log(TRACE, "capture: %s", decision, extra={"table": tables[:1], "rows": rows})
+        trace_logger.log(TRACE, "capture: %s", decision, extra={"table": table, "rows": rows})
     if not recorded:
         return
     if rows == 1:
