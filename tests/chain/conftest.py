@@ -3,8 +3,9 @@ written the ordinary way, and the raw SQL an attacker with database access would
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -110,3 +111,25 @@ def insert_raw(*events: Event) -> None:
         for name in COLUMNS
     ]
     raw(f"INSERT INTO auditlog_event ({columns}) VALUES {values}", params)  # noqa: S608
+
+
+# Zones a time is stated in before it is canonicalised (UTC, ahead, behind by a half hour).
+ZONES = (UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30)))
+
+
+def random_times(rnd: random.Random, count: int, *, last_year: int) -> list[datetime]:
+    """``count`` aware times from year 1 to ``last_year``, each in one of :data:`ZONES`, with
+    and without microseconds."""
+    return [
+        datetime(
+            rnd.randint(1, last_year),
+            rnd.randint(1, 12),
+            rnd.randint(1, 28),
+            rnd.randint(0, 23),
+            rnd.randint(0, 59),
+            rnd.randint(0, 59),
+            rnd.choice([0, rnd.randint(0, 999_999)]),
+            tzinfo=UTC,
+        ).astimezone(rnd.choice(ZONES))
+        for _ in range(count)
+    ]

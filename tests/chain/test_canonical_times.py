@@ -4,9 +4,10 @@ depends on them)."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 from auditlog.chain.canonical import iso_utc
+from tests.chain.conftest import random_times
 
 
 def reference(value: datetime) -> str:
@@ -15,19 +16,7 @@ def reference(value: datetime) -> str:
 
 
 def test_iso_utc_writes_the_reference_text_for_any_time_and_zone() -> None:
-    rnd = random.Random(14)
-    zones = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
-    for _ in range(20_000):
-        value = datetime(
-            rnd.randint(1, 9998),
-            rnd.randint(1, 12),
-            rnd.randint(1, 28),
-            rnd.randint(0, 23),
-            rnd.randint(0, 59),
-            rnd.randint(0, 59),
-            rnd.choice([0, rnd.randint(0, 999_999)]),
-            tzinfo=UTC,
-        ).astimezone(rnd.choice(zones))
+    for value in random_times(random.Random(14), 20_000, last_year=9998):
         assert iso_utc(value) == reference(value), value
     assert iso_utc(datetime(2024, 5, 1, 12, tzinfo=UTC)) == "2024-05-01T12:00:00.000000Z"
     early = datetime(5, 1, 2, 3, 4, 5, tzinfo=UTC)

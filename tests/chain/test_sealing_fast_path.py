@@ -21,7 +21,7 @@ from auditlog.bulk import write_events
 from auditlog.chain.canonical import utc_text
 from auditlog.chain.links import insert_links
 from auditlog.models import Event, EventChainLink, EventChainPending
-from tests.chain.conftest import by_sequence, db_pk, raw, write
+from tests.chain.conftest import by_sequence, db_pk, random_times, raw, write
 
 pytestmark = pytest.mark.django_db
 
@@ -131,21 +131,7 @@ def test_an_event_whose_created_changed_while_it_waited_is_sealed_as_it_now_is(
 def test_the_database_renders_times_as_the_canonical_text() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("the sealer reads times as text on PostgreSQL only")
-    rnd = random.Random(14)
-    zones = [UTC, PLUS_TWO, timezone(timedelta(hours=-5, minutes=-30))]
-    values = [
-        datetime(
-            rnd.randint(1, 9999),
-            rnd.randint(1, 12),
-            rnd.randint(1, 28),
-            rnd.randint(0, 23),
-            rnd.randint(0, 59),
-            rnd.randint(0, 59),
-            rnd.choice([0, rnd.randint(0, 999_999)]),
-            tzinfo=UTC,
-        ).astimezone(rnd.choice(zones))
-        for _ in range(2_000)
-    ]
+    values = random_times(random.Random(14), 2_000, last_year=9999)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
