@@ -84,6 +84,7 @@ IGNORED_MODELS = frozenset(
         "auditlog.eventchainpending",
         "auditlog.chaincheckpoint",
         "auditlog.eventrollup",  # the events' own hourly counts, kept by the sealer
+        "auditlog.eventvolume",
         "exports.dataexport",
         "sessions.session",
         "contenttypes.contenttype",

@@ -591,3 +591,24 @@ class EventRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} {self.action} at {self.hour:%Y-%m-%d %H}:00"
+
+
+class EventVolume(models.Model):
+    """How many sealed events an hour had, per action: the volume chart's roll-up
+    (:mod:`auditlog.rollups`). :class:`EventRollup` holds the same counts split by place, a
+    row per hour, action and place, nearly a row per event where places are many; the chart
+    sums these instead, whose number follows hours and actions only. Kept in the same
+    statements as :class:`EventRollup`."""
+
+    hour = models.DateTimeField()
+    action = models.CharField(max_length=100)
+    count = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = "hourly event count per action"
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "action"], name="auditlog_volume_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.action} at {self.hour:%Y-%m-%d %H}:00"

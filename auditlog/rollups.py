@@ -2,8 +2,10 @@
 
 The volume chart and the map ask "how many events per hour and action" and "how many per
 place"; over millions of events the answer from the events table costs a scan of their JSON.
-:class:`~auditlog.models.EventRollup` keeps those counts for sealed events, so the cost
-follows the number of hours and places instead:
+:class:`~auditlog.models.EventRollup` keeps those counts for sealed events per hour, action
+and place (the map's), :class:`~auditlog.models.EventVolume` per hour and action (the
+chart's: summing the places' rows away cost as much as the events where places are many), so
+the cost follows the number of hours and places instead. Both are kept together:
 
 * the sealer adds each batch it seals (:func:`add`), in the sealing transaction: one writer,
   so no lock contention with the transactions that write events, and every path into the
@@ -30,7 +32,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import TruncHour
 
-from auditlog.models import Event, EventChainLink, EventChainPending, EventRollup
+from auditlog.models import Event, EventChainLink, EventChainPending, EventRollup, EventVolume
 
 # (hour, action, located, lat, long)
 Key = tuple[datetime, str, bool, float, float]
@@ -96,48 +98,67 @@ def _apply(counts: Mapping[Key, int]) -> None:
     rows = [(*key, count) for key, count in counts.items() if count]
     if not rows:
         return
-    table = connection.ops.quote_name(EventRollup._meta.db_table)
+    volume: Counter[tuple[datetime, str]] = Counter()
+    for hour, action, *_place, count in rows:
+        volume[(hour, action)] += count
+    _upsert(EventRollup, ("hour", "action", "located", "lat", "long"), rows)
+    _upsert(EventVolume, ("hour", "action"), [(*key, count) for key, count in volume.items()])
+
+
+_TYPES = {"hour": "timestamptz", "action": "varchar", "located": "boolean"}
+
+
+def _upsert(model: type[EventRollup | EventVolume], key: tuple[str, ...], rows: list[Any]) -> None:
+    """Add ``rows`` (the ``key`` columns, then a count) to the counts of ``model``."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = ", ".join((*key, "count"))
+    upsert = f"""ON CONFLICT ({", ".join(key)})
+        DO UPDATE SET count = r.count + excluded.count"""
     if connection.vendor == "postgresql":
-        # One statement of six arrays: a statement per key (hundreds per sealed batch) was a
-        # large share of the sealer's time. The keys are unique (a Counter's), as one
-        # INSERT ... ON CONFLICT DO UPDATE requires.
+        # One statement of one array per column: a statement per key (hundreds per sealed
+        # batch) was a large share of the sealer's time. The keys are unique (a Counter's),
+        # as one INSERT ... ON CONFLICT DO UPDATE requires.
+        arrays = ", ".join(f"%s::{_TYPES.get(name, 'float8')}[]" for name in key)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"""INSERT INTO {table} AS r (hour, action, located, lat, long, count)
-                SELECT * FROM unnest(%s::timestamptz[], %s::varchar[], %s::boolean[],
-                    %s::float8[], %s::float8[], %s::bigint[])
-                ON CONFLICT (hour, action, located, lat, long)
-                DO UPDATE SET count = r.count + excluded.count""",  # noqa: S608 - table name only
+                f"""INSERT INTO {table} AS r ({columns})
+                SELECT * FROM unnest({arrays}, %s::bigint[]) {upsert}""",  # noqa: S608 - names only
                 [list(column) for column in zip(*rows, strict=True)],
             )
         return
+    placeholders = ", ".join(["%s"] * (len(key) + 1))
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"""INSERT INTO {table} AS r (hour, action, located, lat, long, count)
-            VALUES (%s, %s, %s, %s, %s, %s)
-            ON CONFLICT (hour, action, located, lat, long)
-            DO UPDATE SET count = r.count + excluded.count""",  # noqa: S608 - table name only
+            f"INSERT INTO {table} AS r ({columns}) VALUES ({placeholders}) {upsert}",  # noqa: S608 - names only
             rows,
         )
 
 
 def unroll_sql(gone: str, unlinked: str) -> str:
-    """A common table expression (PostgreSQL) for a statement that deletes events: it counts
+    """Common table expressions (PostgreSQL) for a statement that deletes events: they count
     out the events of CTE ``gone`` (returning ``event_uuid, created, action, lat, long``, see
-    :data:`GONE_COLUMNS`) whose links CTE ``unlinked`` (returning ``event_uuid``) deleted."""
+    :data:`GONE_COLUMNS`) whose links CTE ``unlinked`` (returning ``event_uuid``) deleted,
+    from both roll-ups (the volume's summed from the places' changes: one pass over the events)."""
     table = connection.ops.quote_name(EventRollup._meta.db_table)
+    volume = connection.ops.quote_name(EventVolume._meta.db_table)
     return f"""
-    rollup_unrolled AS (
-        INSERT INTO {table} AS r (hour, action, located, lat, long, count)
-        SELECT date_trunc('hour', g.created AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', g.action,
-            located, CASE WHEN located THEN g.lat ELSE 0 END,
-            CASE WHEN located THEN g.long ELSE 0 END, -count(*)
+    rollup_changes AS MATERIALIZED (
+        SELECT date_trunc('hour', g.created AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
+            g.action, located, CASE WHEN located THEN g.lat ELSE 0 END AS lat,
+            CASE WHEN located THEN g.long ELSE 0 END AS long, -count(*) AS change
         FROM (
             SELECT *, (lat IS NOT NULL AND long IS NOT NULL) AS located FROM {gone}
         ) AS g JOIN {unlinked} AS u ON u.event_uuid = g.event_uuid
         GROUP BY 1, 2, 3, 4, 5
+    ), rollup_unrolled AS (
+        INSERT INTO {table} AS r (hour, action, located, lat, long, count)
+        SELECT * FROM rollup_changes
         ON CONFLICT (hour, action, located, lat, long)
         DO UPDATE SET count = r.count + excluded.count
+    ), volume_unrolled AS (
+        INSERT INTO {volume} AS r (hour, action, count)
+        SELECT hour, action, sum(change) FROM rollup_changes GROUP BY 1, 2
+        ON CONFLICT (hour, action) DO UPDATE SET count = r.count + excluded.count
     )"""  # noqa: S608 - only table and CTE names are interpolated
 
 
@@ -150,16 +171,22 @@ GONE_COLUMNS = """event_uuid, created, action,
 
 
 def counted(params: Mapping[str, Any]) -> QuerySet[EventRollup]:
-    """The roll-ups that the event list's ``action``/``actions`` filters in ``params`` select
-    (the filters' own conditions, applied to the roll-ups' ``action``), for an
-    :func:`answerable` request whose filters were validated on the events."""
+    """The places' roll-ups that the event list's ``action``/``actions`` filters in
+    ``params`` select (the filters' own conditions, applied to the roll-ups' ``action``), for
+    an :func:`answerable` request whose filters were validated on the events."""
+    return cast("QuerySet[EventRollup]", _filtered(params, EventRollup))
+
+
+def counted_volume(params: Mapping[str, Any]) -> QuerySet[EventVolume]:
+    """The volume's roll-ups that the filters in ``params`` select (as :func:`counted`)."""
+    return cast("QuerySet[EventVolume]", _filtered(params, EventVolume))
+
+
+def _filtered(params: Mapping[str, Any], model: type[EventRollup | EventVolume]) -> QuerySet[Any]:
     from auditlog.listing import EVENT_LISTING
 
     assert EVENT_LISTING.filterset is not None
-    filterset = EVENT_LISTING.filterset(
-        data=params, queryset=EventRollup.objects.filter(count__gt=0)
-    )
-    return cast("QuerySet[EventRollup]", filterset.qs)
+    return EVENT_LISTING.filterset(data=params, queryset=model.objects.filter(count__gt=0)).qs
 
 
 def _unsealed(events: QuerySet[Event]) -> QuerySet[Event]:
@@ -175,11 +202,11 @@ def _unsealed(events: QuerySet[Event]) -> QuerySet[Event]:
 
 
 def volume(
-    *, since: datetime, rollups: QuerySet[EventRollup], events: QuerySet[Event]
+    *, since: datetime, rollups: QuerySet[EventVolume], events: QuerySet[Event]
 ) -> list[dict[str, Any]]:
     """Events per hour and action since ``since`` (rows of ``hour, action, count``): the
-    ``rollups`` (see :func:`counted`) and the ``events`` of the same search still waiting to
-    be sealed."""
+    ``rollups`` (see :func:`counted_volume`) and the ``events`` of the same search still
+    waiting to be sealed."""
     counts: Counter[tuple[datetime, str]] = Counter()
     hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     for row in (

@@ -270,7 +270,7 @@ class EventViewSet(
         since = timezone.now() - timedelta(days=days)
         queryset = self.filter_queryset(self.get_queryset())
         if rollups.answerable(request.query_params):
-            counted = rollups.counted(request.query_params)
+            counted = rollups.counted_volume(request.query_params)
             rows = six_hour_buckets(rollups.volume(since=since, rollups=counted, events=queryset))
         else:
             rows = queryset.volume(since=since)  # type: ignore[attr-defined]

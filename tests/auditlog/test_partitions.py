@@ -70,7 +70,7 @@ def _events(month_start: Any, count: int, *, expired: bool, **fields: Any) -> li
 def _rollups_agree() -> bool:
     since = timezone.now() - timedelta(days=400)
     counted, events = rollups.counted({}), Event.objects.all()
-    by_rollups = rollups.volume(since=since, rollups=counted, events=events)
+    by_rollups = rollups.volume(since=since, rollups=rollups.counted_volume({}), events=events)
     places = rollups.places(rollups=counted, events=events)
     located = sum(p["count"] for p in places)
     located_events = events.filter(context__geo__has_key="lat").count()

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from django.apps import apps
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 from auditlog import chain, rollups
-from auditlog.models import Event, EventChainPending, EventRollup, six_hour_buckets
+from auditlog.models import Event, EventChainPending, EventRollup, EventVolume, six_hour_buckets
 from auditlog.retention import delete_expired_events
 from auditlog.services import record_event
 
@@ -38,7 +39,21 @@ def _from_rollups(since: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     counted, events = rollups.counted({}), Event.objects.all()
     places = rollups.places(rollups=counted, events=events)
     places = sorted(places, key=lambda p: (p["lat"], p["long"]))
-    return six_hour_buckets(rollups.volume(since=since, rollups=counted, events=events)), places
+    volume = rollups.volume(since=since, rollups=rollups.counted_volume({}), events=events)
+    return six_hour_buckets(volume), places
+
+
+def _volume_is_the_places_summed() -> bool:
+    """The chart's roll-up holds, per hour and action, the places' roll-ups summed."""
+    summed: dict[tuple[Any, str], int] = {}
+    for hour, action, count in EventRollup.objects.values_list("hour", "action", "count"):
+        summed[(hour, action)] = summed.get((hour, action), 0) + count
+    volume = {
+        (hour, action): count
+        for hour, action, count in EventVolume.objects.values_list("hour", "action", "count")
+    }
+    nonzero = {key: count for key, count in summed.items() if count}
+    return bool(nonzero) and nonzero == {key: count for key, count in volume.items() if count}
 
 
 def test_sealed_and_waiting_events_count_the_same_as_the_events() -> None:
@@ -48,6 +63,8 @@ def test_sealed_and_waiting_events_count_the_same_as_the_events() -> None:
     _write("logout", 2)
     chain.seal_pending()
     assert EventRollup.objects.filter(action="login", located=True).get().count == 5
+    assert EventVolume.objects.filter(action="login").get().count == 5
+    assert _volume_is_the_places_summed()
     _write("login", 4, LONDON)  # waiting to be sealed: counted from the queue
     assert EventChainPending.objects.exists()
     assert _from_rollups(since) == _from_events(since)
@@ -66,6 +83,8 @@ def test_retention_counts_deleted_events_out() -> None:
         expires=timezone.now() - timedelta(minutes=1), expiring=True
     )
     assert delete_expired_events(batch_size=3) == 8
+    assert _volume_is_the_places_summed()
+    assert EventVolume.objects.filter(action="logout").get().count == 0
     volume, places = _from_rollups(since)
     assert (volume, places) == _from_events(since)
     assert places == [{"lat": BERLIN["lat"], "long": BERLIN["long"], "count": 3}]
@@ -78,11 +97,12 @@ def test_the_chart_and_the_map_read_the_rollups_when_the_search_allows(admin_cli
     url = "/api/v3/events/events/volume/"
     before = sum(row["count"] for row in admin_client.get(url, {"action": "login"}).json())
     # A roll-up that disagrees with the events shows which one a request read.
-    EventRollup.objects.filter(action="login", located=True).update(count=40)
+    EventVolume.objects.filter(action="login").update(count=F("count") + 38)
     volume = admin_client.get(url, {"action": "login"}).json()
     assert sum(row["count"] for row in volume) == before + 38
+    EventRollup.objects.filter(action="login", located=True).update(count=30)
     points = admin_client.get("/events/map/", {"action": "login"}).json()["points"]
-    assert [p["count"] for p in points] == [40]
+    assert [p["count"] for p in points] == [30]
     # A search the roll-ups cannot answer reads the events.
     search = {"search": 'action = "login"'}
     volume = admin_client.get(url, search).json()
@@ -111,6 +131,19 @@ def test_the_migration_counts_what_was_sealed_before_it() -> None:
     migration.backfill(apps, editor)
     found = sorted(EventRollup.objects.values_list("hour", "action", "lat", "long", "count"))
     assert found == expected
+
+
+def test_the_volume_migration_sums_the_places_rollups() -> None:
+    _write("login", 3, BERLIN)
+    _write("login", 2, LONDON)
+    _write("logout", 1)
+    chain.seal_pending()
+    expected = sorted(EventVolume.objects.values_list("hour", "action", "count"))
+    assert sorted(count for *_key, count in expected) == [1, 5]
+    EventVolume.objects.all().delete()
+    migration = __import__("auditlog.migrations.0013_event_volume", fromlist=["backfill"])
+    migration.backfill(apps, SimpleNamespace(connection=connection, execute=_execute))
+    assert sorted(EventVolume.objects.values_list("hour", "action", "count")) == expected
 
 
 def _execute(sql: str) -> None:
