@@ -115,6 +115,17 @@ def row(
 # --- Preparation and loading ----------------------------------------------------------------
 
 
+def reuse(context: Context) -> None:
+    """The admin and the events an earlier run loaded (``--reuse``); a new token."""
+    admin = User.objects.filter(username="bench-admin").first()
+    if admin is None or not Event.objects.exists():
+        sys.exit("bench: --reuse needs a database that an earlier run loaded")
+    context.admin = admin
+    context.key = create_api_token(user=admin).key
+    context.events = Event.objects.count()
+    print(f"bench: {context.events:,} events already loaded", flush=True)
+
+
 def prepare(context: Context, report: Report, *, load_timed: bool) -> None:
     """The directory, an admin with a token, and the events (loading is measured)."""
     context.admin = User.objects.create_superuser(

@@ -5,6 +5,9 @@
     --events N                      # how many events to load (default 1,000,000;
                                     # make bench BENCH_EVENTS=N)
     --only load,save,list,...       # a subset of the measures (for development)
+    --reuse                         # keep the database a run before loaded (migrated to the
+                                    # current code) and measure on its events: for read
+                                    # measures after a change, without loading again
 
 The database named in BENCH_DATABASE_URL is dropped and created afresh. The table is printed
 and written to bench/results.md.
@@ -161,6 +164,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--only", default=",".join(MEASURES))
     parser.add_argument("--out", default=str(REPO / "bench" / "results.md"))
+    parser.add_argument("--reuse", action="store_true")
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     if not url.startswith(("postgres://", "postgresql://")):
@@ -171,15 +175,21 @@ def main() -> None:
         sys.exit(
             f"bench: unknown measures {', '.join(sorted(unknown))}; choose from {', '.join(MEASURES)}."
         )
-    print(f"bench: fresh database {url.rsplit('/', 1)[1]}, {args.events:,} events", flush=True)
-    fresh_database(url)
+    if args.reuse:
+        print(f"bench: reusing database {url.rsplit('/', 1)[1]}", flush=True)
+    else:
+        print(f"bench: fresh database {url.rsplit('/', 1)[1]}, {args.events:,} events", flush=True)
+        fresh_database(url)
     with tempfile.TemporaryDirectory(prefix="bench-") as data_dir:
         setup_django(url, Path(data_dir))
         from bench import measures, partition_retention, scale
 
         report = Report(events=args.events)
         context = measures.Context(events=args.events, data_dir=Path(data_dir))
-        measures.prepare(context, report, load_timed="load" in wanted)
+        if args.reuse:
+            measures.reuse(context)
+        else:
+            measures.prepare(context, report, load_timed="load" in wanted)
         for name in wanted:
             if name == "load":
                 continue
