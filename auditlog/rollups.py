@@ -32,7 +32,14 @@ from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import TruncHour
 
-from auditlog.models import Event, EventChainLink, EventChainPending, EventRollup, EventVolume
+from auditlog.models import (
+    Event,
+    EventChainLink,
+    EventChainPending,
+    EventRollup,
+    EventVolume,
+    six_hour_buckets,
+)
 
 # (hour, action, located, lat, long)
 Key = tuple[datetime, str, bool, float, float]
@@ -204,32 +211,35 @@ def _unsealed(events: QuerySet[Event]) -> QuerySet[Event]:
 def volume(
     *, since: datetime, rollups: QuerySet[EventVolume], events: QuerySet[Event]
 ) -> list[dict[str, Any]]:
-    """Events per hour and action since ``since`` (rows of ``hour, action, count``): the
-    ``rollups`` (see :func:`counted_volume`) and the ``events`` of the same search still
-    waiting to be sealed."""
-    counts: Counter[tuple[datetime, str]] = Counter()
+    """Events per action in 6-hour buckets (00, 06, 12, 18 UTC) since ``since``, ordered by
+    time then action (as :meth:`EventQuerySet.volume <auditlog.models.EventQuerySet.volume>`
+    answers): the ``rollups`` (see :func:`counted_volume`) and the ``events`` of the same
+    search still waiting to be sealed."""
     hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    for row in (
-        rollups.filter(hour__gte=hour)
-        .values("hour", "action")
-        .annotate(total=Sum("count"))
-        .order_by()
-    ):
-        counts[(row["hour"].astimezone(UTC), row["action"])] += row["total"]
-    for row in (
+    hours = rollups.filter(hour__gte=hour).order_by()
+    if connection.vendor == "postgresql":
+        # The database folds the hours into buckets: over 30 days, decoding every hour's row
+        # in Python was most of the request (thousands of rows for a few hundred buckets).
+        column = f"{connection.ops.quote_name(EventVolume._meta.db_table)}.hour"
+        bucket = RawSQL(f"to_timestamp(floor(extract(epoch FROM {column}) / 21600) * 21600)", [])  # noqa: S611 - the table name only
+        hours = hours.annotate(bucket=bucket).values("bucket", "action")
+        rows = [
+            {"hour": row["bucket"], "action": row["action"], "count": row["total"]}
+            for row in hours.annotate(total=Sum("count"))
+        ]
+    else:
+        rows = [
+            {"hour": row["hour"], "action": row["action"], "count": row["count"]}
+            for row in hours.values("hour", "action", "count")
+        ]
+    waiting = (
         _unsealed(events)
         .filter(created__gte=since)
         .annotate(hour=TruncHour("created", tzinfo=UTC))
         .values("hour", "action")
-        .annotate(total=Count("*"))
-        .order_by()
-    ):
-        counts[(row["hour"].astimezone(UTC), row["action"])] += row["total"]
-    return [
-        {"hour": hour, "action": action, "count": count}
-        for (hour, action), count in counts.items()
-        if count > 0
-    ]
+        .annotate(count=Count("*"))
+    )
+    return [row for row in six_hour_buckets([*rows, *waiting]) if row["count"] > 0]
 
 
 def places(

@@ -36,7 +36,7 @@ from auditlog.api.serializers import (
 from auditlog.ingest import MAX_BATCH, BatchError, ingest_events
 from auditlog.listing import EVENT_LISTING, ListingRefused, events_for_listing
 from auditlog.live import stream as live_stream
-from auditlog.models import Event, EventAction, six_hour_buckets
+from auditlog.models import Event, EventAction
 from auditlog.reads import Read, record_read, search_terms
 from auditlog.representation import event_rows, iso_datetime, rows_json
 from auditlog.suggestions import event_introspection, suggest_values
@@ -271,7 +271,7 @@ class EventViewSet(
         queryset = self.filter_queryset(self.get_queryset())
         if rollups.answerable(request.query_params):
             counted = rollups.counted_volume(request.query_params)
-            rows = six_hour_buckets(rollups.volume(since=since, rollups=counted, events=queryset))
+            rows = rollups.volume(since=since, rollups=counted, events=queryset)
         else:
             rows = queryset.volume(since=since)  # type: ignore[attr-defined]
         self._record_aggregate(request, "volume")

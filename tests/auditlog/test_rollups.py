@@ -3,7 +3,7 @@ they agree with the events, through sealing, retention and erasure, on both data
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,7 +14,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from auditlog import chain, rollups
-from auditlog.models import Event, EventChainPending, EventRollup, EventVolume, six_hour_buckets
+from auditlog.bulk import write_events
+from auditlog.models import Event, EventChainPending, EventRollup, EventVolume
 from auditlog.retention import delete_expired_events
 from auditlog.services import record_event
 
@@ -40,7 +41,7 @@ def _from_rollups(since: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     places = rollups.places(rollups=counted, events=events)
     places = sorted(places, key=lambda p: (p["lat"], p["long"]))
     volume = rollups.volume(since=since, rollups=rollups.counted_volume({}), events=events)
-    return six_hour_buckets(volume), places
+    return volume, places
 
 
 def _volume_is_the_places_summed() -> bool:
@@ -72,6 +73,29 @@ def test_sealed_and_waiting_events_count_the_same_as_the_events() -> None:
     assert _from_rollups(since) == _from_events(since)
     london = [p for p in _from_rollups(since)[1] if p["lat"] == LONDON["lat"]]
     assert london == [{"lat": LONDON["lat"], "long": LONDON["long"], "count": 7}]
+
+
+def test_hours_fold_into_the_same_six_hour_buckets_as_the_events() -> None:
+    """Events spread over three days, at hours on and around the buckets' edges (00, 06, 12,
+    18 UTC): the roll-ups (folded by the database on PostgreSQL) and the events agree."""
+    start = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start -= timedelta(days=3)
+    offsets = [0, 5, 6, 11.99, 12, 17, 18, 23.5, 24, 29.9, 30, 47, 48, 60.5]
+    write_events(
+        Event(
+            action=("login", "logout", "login_failed")[index % 3],
+            app="tests",
+            context={"imported": {"source": "tests"}},
+            created=start + timedelta(hours=hours),
+        )
+        for index, hours in enumerate(offsets)
+    )
+    chain.seal_pending()
+    since = start - timedelta(hours=1)
+    volume, _places = _from_rollups(since)
+    assert volume == _from_events(since)[0]
+    assert len({row["time"] for row in volume}) == 9
+    assert sum(row["count"] for row in volume) == len(offsets)
 
 
 def test_retention_counts_deleted_events_out() -> None:
