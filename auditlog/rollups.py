@@ -222,10 +222,10 @@ def volume(
         # in Python was most of the request (thousands of rows for a few hundred buckets).
         column = f"{connection.ops.quote_name(EventVolume._meta.db_table)}.hour"
         bucket = RawSQL(f"to_timestamp(floor(extract(epoch FROM {column}) / 21600) * 21600)", [])  # noqa: S611 - the table name only
-        hours = hours.annotate(bucket=bucket).values("bucket", "action")
+        buckets = hours.annotate(bucket=bucket).values("bucket", "action")
         rows = [
             {"hour": row["bucket"], "action": row["action"], "count": row["total"]}
-            for row in hours.annotate(total=Sum("count"))
+            for row in buckets.annotate(total=Sum("count"))
         ]
     else:
         rows = [
