@@ -146,7 +146,10 @@ class Listing(Generic[M]):
         return apply_search(queryset, text, self.search_schema)
 
     def filter(self, queryset: QuerySet[M], query: QueryDict) -> QuerySet[M]:
-        if self.filterset is None:
+        if self.filterset is None or not self._filters_given(query):
+            # Without any of its parameters the filterset selects every row; building it (its
+            # form's fields copied, the action choices normalised) was a third of an
+            # unfiltered page's time.
             return queryset
         filterset = self.filterset(data=query, queryset=queryset)
         if not filterset.is_valid():
@@ -157,6 +160,20 @@ class Listing(Generic[M]):
                 }
             )
         return filterset.qs
+
+    def _filters_given(self, query: QueryDict) -> bool:
+        """Whether ``query`` holds a value for any of the filterset's filters (as their form
+        fields' widgets read the data)."""
+        assert self.filterset is not None
+        for name, filter_ in self.filterset.base_filters.items():
+            widget = filter_.field.widget
+            if isinstance(widget, forms.SelectMultiple):
+                # It never calls itself omitted (a browser sends nothing for an empty one).
+                if name in query:
+                    return True
+            elif not widget.value_omitted_from_data(query, {}, name):
+                return True
+        return False
 
     def order(self, queryset: QuerySet[M], query: QueryDict) -> QuerySet[M]:
         try:
