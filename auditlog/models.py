@@ -522,6 +522,13 @@ class EventChainLink(models.Model):
     ``event_uuid`` is deliberately not a foreign key: an event deleted past the application
     must neither cascade nor be refused, but leave this link behind, which verification then
     reports. ``event`` is only a join path for verification (no column, no constraint).
+
+    On PostgreSQL with partitioned events the table is partitioned like the events, by month
+    of ``event_created`` (:mod:`auditlog.partitions`), so retention drops a month's links
+    with its events. Its database keys are then ``(sequence, event_created)`` and
+    ``(event_uuid, event_created)``: across months, ``sequence`` and ``event_uuid`` are
+    unique because the sealer, the only writer, holds the chain lock, numbers each link after
+    the chain's head and never links an event that has a link in any month.
     """
 
     sequence = models.BigIntegerField(primary_key=True)
@@ -531,6 +538,8 @@ class EventChainLink(models.Model):
     # The database's clock when the event was inserted (copied from the queue, covered by
     # chain_hash); null for links sealed before it was recorded, and without the trigger.
     queued_at = models.DateTimeField(null=True, blank=True)
+    # The event's ``created`` when it was sealed: the month partition the link lives in.
+    event_created = models.DateTimeField()
     event = models.ForeignObject(
         Event,
         on_delete=models.DO_NOTHING,

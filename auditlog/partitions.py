@@ -21,8 +21,13 @@ What changes with partitions:
 * retention drops a whole month's partition once every event in it has expired
   (:func:`auditlog.retention.drop_expired_partitions`).
 
-An installation whose events table predates partitioning converts it with the resumable
-``manage.py partition_events`` (:mod:`auditlog.partitioning`).
+The chain's link table is partitioned the same way, by the month of its event's ``created``
+(``event_created``), with the same month bounds: a month's partitions of both tables are made
+together here, and dropped together by retention. Its database keys are ``(sequence,
+event_created)`` and ``(event_uuid, event_created)`` (see ``EventChainLink``).
+
+An installation whose events table (or link table) predates partitioning converts it with the
+resumable ``manage.py partition_events`` (:mod:`auditlog.partitioning`).
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ from django.utils import timezone
 EVENTS = "auditlog_event"
 DEFAULT = "auditlog_event_default"
 PREFIX = "auditlog_event_p"
+LINKS = "auditlog_eventchainlink"
+LINKS_DEFAULT = "auditlog_eventchainlink_default"
+LINKS_PREFIX = "auditlog_eventchainlink_p"
 MONTHS_AHEAD = 2
 
 _BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
@@ -60,6 +68,21 @@ def is_partitioned(cursor: CursorWrapper, table: str = EVENTS) -> bool:
     return bool(cursor.fetchone()[0])
 
 
+@dataclass(frozen=True)
+class Table:
+    """A table partitioned by month: its name, the column it is partitioned on, and the names
+    of its partitions."""
+
+    name: str
+    key: str
+    prefix: str
+    default: str
+
+
+EVENT_TABLE = Table(EVENTS, "created", PREFIX, DEFAULT)
+LINK_TABLE = Table(LINKS, "event_created", LINKS_PREFIX, LINKS_DEFAULT)
+
+
 def month_of(moment: datetime) -> datetime:
     """The first instant (UTC) of the month of ``moment``."""
     moment = moment.astimezone(UTC)
@@ -71,8 +94,8 @@ def add_months(month: datetime, count: int) -> datetime:
     return month.replace(year=index // 12, month=index % 12 + 1)
 
 
-def partition_name(month: datetime) -> str:
-    return f"{PREFIX}{month:%Y_%m}"
+def partition_name(month: datetime, table: Table = EVENT_TABLE) -> str:
+    return f"{table.prefix}{month:%Y_%m}"
 
 
 @dataclass(frozen=True)
@@ -108,10 +131,14 @@ def _literal(moment: datetime) -> str:
     return f"'{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}+00'"
 
 
-def create_month(cursor: CursorWrapper, month: datetime, parent: str = EVENTS) -> str:
-    """Create the partition of ``month`` (if missing). Events of that month already in the
-    default partition (written before their month had a partition) are moved into it."""
-    name = partition_name(month)
+def create_month(
+    cursor: CursorWrapper, month: datetime, parent: str = EVENTS, table: Table = EVENT_TABLE
+) -> str:
+    """Create the partition of ``month`` (if missing) of ``parent`` (``table``, or the table
+    that a conversion makes to take its place). Rows of that month already in the default
+    partition (written before their month had a partition) are moved into it."""
+    name = partition_name(month, table)
+    key = table.key
     start, end = _literal(month), _literal(add_months(month, 1))
     default = _default_of(cursor, parent)
     cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
@@ -122,7 +149,7 @@ def create_month(cursor: CursorWrapper, month: datetime, parent: str = EVENTS) -
     if default is not None:
         cursor.execute(
             f"SELECT EXISTS (SELECT 1 FROM {quote(default)}"  # noqa: S608 - our own names
-            f" WHERE created >= {start} AND created < {end})"
+            f" WHERE {key} >= {start} AND {key} < {end})"
         )
         moving = bool(cursor.fetchone()[0])
     if default is None or not moving:
@@ -133,15 +160,16 @@ def create_month(cursor: CursorWrapper, month: datetime, parent: str = EVENTS) -
         return name
     # The rows move from the default partition into a table of their own, which then becomes
     # the month's partition (attaching checks that the default one keeps none of them). The
-    # rows are queued or chained already: the plain table has no queue trigger.
+    # rows are queued or chained already: the plain table has no queue trigger (and links have
+    # no trigger at all).
     cursor.execute(f"LOCK TABLE {quote(default)} IN ACCESS EXCLUSIVE MODE")
     cursor.execute(
         f"CREATE TABLE {quote(name)} (LIKE {quote(parent)} INCLUDING DEFAULTS"
         " INCLUDING CONSTRAINTS INCLUDING STORAGE)"
     )
     cursor.execute(
-        f"WITH moved AS (DELETE FROM {quote(default)} WHERE created >= {start}"  # noqa: S608
-        f" AND created < {end} RETURNING *) INSERT INTO {quote(name)} SELECT * FROM moved"
+        f"WITH moved AS (DELETE FROM {quote(default)} WHERE {key} >= {start}"  # noqa: S608
+        f" AND {key} < {end} RETURNING *) INSERT INTO {quote(name)} SELECT * FROM moved"
     )
     cursor.execute(
         f"ALTER TABLE {quote(parent)} ATTACH PARTITION {quote(name)}"
@@ -160,13 +188,31 @@ def ensure_partitions(
     now: datetime | None = None,
     since: datetime | None = None,
     months_ahead: int | None = None,
-    parent: str = EVENTS,
+    parent: str | None = None,
+    table: Table = EVENT_TABLE,
 ) -> list[str]:
-    """Make sure ``parent`` has a partition for every month from ``since`` (default: this
-    month) to ``months_ahead`` months after this one, and a default partition; return the
-    names of the partitions created. Does nothing unless the table is partitioned."""
+    """Make sure the events table and the chain's link table have a partition for every
+    month from ``since`` (default: this month) to ``months_ahead`` months after this one, and
+    a default partition; return the names of the partitions created. A table that is not
+    partitioned is left alone. With ``parent``, only that table (``table``, or the one a
+    conversion makes to take its place)."""
     if connection.vendor != "postgresql":
         return []
+    if parent is None:
+        return [
+            *_ensure(now, since, months_ahead, EVENTS, EVENT_TABLE),
+            *_ensure(now, since, months_ahead, LINKS, LINK_TABLE),
+        ]
+    return _ensure(now, since, months_ahead, parent, table)
+
+
+def _ensure(
+    now: datetime | None,
+    since: datetime | None,
+    months_ahead: int | None,
+    parent: str,
+    table: Table,
+) -> list[str]:
     now = now or timezone.now()
     ahead = MONTHS_AHEAD if months_ahead is None else months_ahead
     created: list[str] = []
@@ -175,17 +221,19 @@ def ensure_partitions(
             return []
         quote = connection.ops.quote_name
         if _default_of(cursor, parent) is None:
-            cursor.execute(f"CREATE TABLE {quote(DEFAULT)} PARTITION OF {quote(parent)} DEFAULT")
-            created.append(DEFAULT)
+            cursor.execute(
+                f"CREATE TABLE {quote(table.default)} PARTITION OF {quote(parent)} DEFAULT"
+            )
+            created.append(table.default)
         existing = {p.name for p in partitions(cursor, parent)}
         month = month_of(since or now)
         last = add_months(month_of(now), ahead)
         while month <= last:
-            if partition_name(month) not in existing:
+            if partition_name(month, table) not in existing:
                 # One short transaction per month: moving rows out of the default partition
                 # locks it, which PostgreSQL allows only inside a transaction.
                 with transaction.atomic():
-                    created.append(create_month(cursor, month, parent))
+                    created.append(create_month(cursor, month, parent, table))
             month = add_months(month, 1)
     return created
 

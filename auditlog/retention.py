@@ -195,8 +195,9 @@ def _delete_batch_sql(now: datetime, since: datetime | None, batch_size: int) ->
 
 # --- Whole partitions (PostgreSQL) --------------------------------------------------------------
 
-# The events of a partition leave the chain and the roll-ups as a batch's do (see _BATCH_SQL),
-# read from the partition instead of deleted row by row: the partition is then dropped whole.
+# Without a links partition of the month (the link table not partitioned yet, see
+# partitioning.LINKS): the events of a partition leave the chain and the roll-ups as a batch's
+# do (see _BATCH_SQL), read from the partition instead of deleted row by row.
 _PARTITION_SQL = """
 WITH gone AS MATERIALIZED (SELECT {gone_columns} FROM {partition}), {unlink}{cleared}
 SELECT (SELECT count(*) FROM gone),
@@ -210,13 +211,16 @@ def drop_expired_partitions(
     now: datetime, *, progress: Callable[[int], object] | None = None
 ) -> int:
     """Drop every month partition of the events table (PostgreSQL) whose month is over and
-    whose events have all expired by ``now``; return how many events went with them.
+    whose events have all expired by ``now``, with the link table's partition of the same
+    month; return how many events went with them.
 
     The disk is returned at once (no dead rows for vacuum). As for a batch, the events leave
-    the chain (links, queue entries, signed prune records of the removed runs) and the
-    roll-ups, and references to them are cleared, in the transaction that drops the
-    partition. The partition is locked against writes (not reads) while this is computed;
-    dropping it takes the events table's exclusive lock for a moment.
+    the chain (signed prune records of the removed runs, queue entries) and the roll-ups, and
+    references to them are cleared, in the transaction that drops the partitions. The
+    month's links are read once for the prune records and dropped with their partition; its
+    roll-ups are the rows of its hours, deleted by key range. The partition is locked
+    against writes (not reads) while this is computed; dropping it takes the events table's
+    (and the link table's) exclusive lock for a moment.
     """
     if connection.vendor != "postgresql":
         return 0
@@ -224,9 +228,15 @@ def drop_expired_partitions(
         if not partitions.is_partitioned(cursor):
             return 0
         over = [p for p in partitions.partitions(cursor) if p.end is not None and p.end <= now]
+        link_months = set()
+        if partitions.is_partitioned(cursor, partitions.LINKS):
+            link_months = {p.name for p in partitions.partitions(cursor, partitions.LINKS)}
     total = 0
     for partition in over:
+        assert partition.start is not None
+        assert partition.end is not None
         name = connection.ops.quote_name(partition.name)
+        links = partitions.partition_name(partition.start, partitions.LINK_TABLE)
         with transaction.atomic(), connection.cursor() as cursor:
             chain_links.lock_chain()
             cursor.execute(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE")
@@ -241,23 +251,43 @@ def drop_expired_partitions(
                 continue
             cursor.execute(f"SELECT count(*) FROM {name}")  # noqa: S608
             (count,) = cursor.fetchone()
-            if count:
-                cursor.execute(
-                    _PARTITION_SQL.format(
-                        gone_columns=rollups.GONE_COLUMNS,
-                        partition=name,
-                        unlink=pruning.unlink_sql("gone"),
-                        cleared=_cleared_sql(),
+            if links in link_months:
+                pruning.prune_partition(cursor, links, partition.name)
+                rollups.forget_hours(partition.start, partition.end)
+                _clear_references_to(cursor, name)
+                cursor.execute(f"DROP TABLE {name}, {connection.ops.quote_name(links)}")
+            else:
+                if count:
+                    cursor.execute(
+                        _PARTITION_SQL.format(
+                            gone_columns=rollups.GONE_COLUMNS,
+                            partition=name,
+                            unlink=pruning.unlink_sql("gone"),
+                            cleared=_cleared_sql(),
+                        )
                     )
-                )
-                rows = cursor.fetchall()
-                pruning.record_run_ends(row[1:] for row in rows if row[1] is not None)
-            cursor.execute(f"DROP TABLE {name}")
+                    rows = cursor.fetchall()
+                    pruning.record_run_ends(row[1:] for row in rows if row[1] is not None)
+                cursor.execute(f"DROP TABLE {name}")
         logger.info("Dropped partition %s with %d expired events", partition.name, count)
         total += int(count)
         if progress is not None and count:
             progress(int(count))
     return total
+
+
+def _clear_references_to(cursor: Any, events: str) -> None:
+    """Clear the references to the events of the partition ``events`` (quoted). The referring
+    tables are small: each of their rows probes the partition's key, the partition is not
+    read."""
+    quote = connection.ops.quote_name
+    for reference in _references():
+        column = quote(reference.column)
+        cursor.execute(
+            f"UPDATE {_quoted(reference.model)} AS r SET {column} = NULL"  # noqa: S608
+            f" WHERE r.{column} IS NOT NULL"
+            f" AND EXISTS (SELECT 1 FROM {events} AS e WHERE e.event_uuid = r.{column})"
+        )
 
 
 def erase_user_events(

@@ -11,7 +11,8 @@ the cost follows the number of hours and places instead. Both are kept together:
   so no lock contention with the transactions that write events, and every path into the
   table counts (the chain's queue sees raw SQL and ``COPY`` too);
 * retention and erasure subtract what they delete with the links (:func:`subtract` and
-  :func:`unroll_sql`), in the deleting transaction;
+  :func:`unroll_sql`), in the deleting transaction; a month dropped whole takes its hours'
+  roll-ups with it (:func:`forget_hours`);
 * readers add the few events still waiting to be sealed (:func:`volume`, :func:`places`).
 
 Only searches that the roll-ups can answer use them (:func:`answerable`: no search and no
@@ -99,6 +100,15 @@ def subtract(pks: Any) -> None:
     for row in sealed.values("created", "action", "context__geo"):
         counts[key_of(row["created"], row["action"], {"geo": row["context__geo"]})] -= 1
     _apply(counts)
+
+
+def forget_hours(start: datetime, end: datetime) -> int:
+    """Delete the roll-ups of the hours from ``start`` to ``end`` (exclusive; whole hours):
+    when every event created then is deleted at once (a month's partition dropped, in its
+    transaction). A roll-up's ``hour`` is its events' ``created`` truncated to the hour (UTC),
+    so these are exactly the roll-ups those events counted in. Returns how many rows."""
+    hours = EventRollup.objects.filter(hour__gte=start, hour__lt=end)
+    return int(hours._raw_delete(connection.alias))
 
 
 def _apply(counts: Mapping[Key, int]) -> None:

@@ -50,5 +50,6 @@ def flush_reads() -> int:
 
 @shared_task(name="auditlog.tasks.make_event_partitions")
 def make_event_partitions() -> list[str]:
-    """PostgreSQL: create the events' month partitions up to two months ahead."""
+    """PostgreSQL: create the month partitions of the events and of the chain's links up to
+    two months ahead."""
     return partitions.ensure_partitions()

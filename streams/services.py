@@ -252,7 +252,9 @@ def resume(destination: Destination) -> None:
 
 def position_at(moment: datetime) -> int:
     """The position from which events created at or after ``moment`` are sent."""
-    first = EventChainLink.objects.filter(event__created__gte=moment).aggregate(
+    # The link's copy of its event's created: no join, and only the months from ``moment``
+    # are read where the links are partitioned.
+    first = EventChainLink.objects.filter(event_created__gte=moment).aggregate(
         first=Min("sequence")
     )["first"]
     return head_position() if first is None else first - 1

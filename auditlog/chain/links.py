@@ -262,12 +262,13 @@ def _take_postgresql(batch_size: int) -> list[Taken]:
     return taken
 
 
-# A link as the sealer writes it: sequence, event pk, prev_hash, chain_hash, queued_at.
-NewLink = tuple[int, UUID, str, str, datetime | str | None]
+# A link as the sealer writes it: sequence, event pk, prev_hash, chain_hash, queued_at, and
+# the event's created (the month partition of the link, see EventChainLink).
+NewLink = tuple[int, UUID, str, str, datetime | str | None, datetime | str]
 
 
 def insert_links(links: Sequence[NewLink]) -> None:
-    """Write new links in one statement. On PostgreSQL five array parameters and ``unnest``,
+    """Write new links in one statement. On PostgreSQL six array parameters and ``unnest``,
     each array written as one literal (:func:`_array_literal`): the ORM's ``bulk_create``, or
     psycopg quoting each element of a list, spends more on the parameters than the server
     spends storing the rows."""
@@ -281,17 +282,18 @@ def insert_links(links: Sequence[NewLink]) -> None:
                 prev_hash=prev_hash,
                 chain_hash=chain_hash,
                 queued_at=queued_at,
+                event_created=event_created,
             )
-            for sequence, pk, prev_hash, chain_hash, queued_at in links
+            for sequence, pk, prev_hash, chain_hash, queued_at, event_created in links
         )
         return
     table = connection.ops.quote_name(EventChainLink._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""INSERT INTO {table} (sequence, event_uuid, prev_hash, chain_hash, queued_at)
-            SELECT * FROM unnest(
-                %s::bigint[], %s::uuid[], %s::varchar[], %s::varchar[], %s::timestamptz[]
-            )""",  # noqa: S608 - only the model's table name is interpolated
+            f"""INSERT INTO {table}
+                (sequence, event_uuid, prev_hash, chain_hash, queued_at, event_created)
+            SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::varchar[], %s::varchar[],
+                %s::timestamptz[], %s::timestamptz[])""",  # noqa: S608 - only the model's table name is interpolated
             [_array_literal(column) for column in zip(*links, strict=True)],
         )
 

@@ -1,8 +1,9 @@
 """Removing events from the chain: retention and GDPR erasure delete events only together
 with their links and a signed ``prune`` record of every removed run of sequences, in the
 deleting transaction, so the gap they leave is accounted for. The chain owns its tables:
-callers delete through :func:`delete_with_links` or embed :func:`unlink_sql`, never touch the
-links or the queue themselves."""
+callers delete through :func:`delete_with_links` or embed :func:`unlink_sql`, or account for
+a month's partitions with :func:`prune_partition` before dropping them, never touch the links
+or the queue themselves."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from auditlog import rollups
@@ -71,6 +73,39 @@ def unlink_sql(gone: str) -> str:
     ), chain_run_ends AS (
         SELECT * FROM ({ends}) AS links WHERE starts_run OR ends_run
     )"""  # noqa: S608 - only table and CTE names are interpolated
+
+
+def prune_partition(cursor: CursorWrapper, links: str, events: str) -> int:
+    """Before a month's partitions are dropped whole (the link table's ``links`` and the
+    events table's ``events``): store the signed prune records of the runs among the month's
+    links (read, not deleted: the partition goes with ``DROP TABLE``) and delete the queue
+    entries of its events; return how many prune records. In the dropping transaction, after
+    ``lock_chain``. A month sealed in one stretch is one run: then only its first and last
+    links are read (two index probes beside a count), else its links go through
+    :data:`RUN_ENDS_SQL` once."""
+    quote = connection.ops.quote_name
+    table, pending = quote(links), quote(EventChainPending._meta.db_table)
+    cursor.execute(
+        f"DELETE FROM {pending} AS p USING {quote(events)} AS e"  # noqa: S608 - our own names
+        " WHERE p.event_uuid = e.event_uuid"
+    )
+    cursor.execute(f"SELECT min(sequence), max(sequence), count(*) FROM {table}")  # noqa: S608
+    first, last, count = cursor.fetchone()
+    if not count:
+        return 0
+    if last - first + 1 == count:  # sequences are unique: one run without a gap
+        cursor.execute(
+            f"SELECT (SELECT prev_hash FROM {table} WHERE sequence = %s),"  # noqa: S608
+            f" (SELECT chain_hash FROM {table} WHERE sequence = %s)",
+            [first, last],
+        )
+        first_prev, last_hash = cursor.fetchone()
+        return record_runs([PrunedRun(first, last, first_prev, last_hash, count)])
+    cursor.execute(
+        f"SELECT * FROM ({RUN_ENDS_SQL.format(links=table)}) AS links"  # noqa: S608
+        " WHERE starts_run OR ends_run ORDER BY sequence"
+    )
+    return record_run_ends(cursor.fetchall())
 
 
 def record_run_ends(rows: Iterable[tuple[int, str, str, bool, bool]]) -> int:

@@ -115,7 +115,7 @@ def _seal_batch(batch_size: int) -> tuple[int, int] | None:
             _warn_if_backdated(event, entry.behind)
             sequence += 1
             digest = link_hash(prev, canonical_event(event, queued_at=entry.queued_at))
-            links.append((sequence, entry.pk, prev, digest, entry.queued_at))
+            links.append((sequence, entry.pk, prev, digest, entry.queued_at, event["created"]))
             sealed.append(feed.SealedEvent(str(entry.pk), str(event["action"]), sequence, digest))
             counted.append(event)
             if tracing:

@@ -170,7 +170,7 @@ def test_links_are_never_written_from_values_an_array_literal_would_misread() ->
         pytest.skip("the links are written as array literals on PostgreSQL only")
     for bad in ("a b", "a,b", 'a"b', "a{b}", "a\\b"):
         with pytest.raises(ValueError, match="needs quoting"):
-            insert_links([(1, uuid4(), chain.GENESIS, bad, None)])
+            insert_links([(1, uuid4(), chain.GENESIS, bad, None, "2024-05-01T12:00:00Z")])
     assert not EventChainLink.objects.exists()
 
 

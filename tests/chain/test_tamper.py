@@ -143,7 +143,11 @@ def test_the_newest_events_deleted_are_found_without_a_checkpoint(ten: list[Even
 def forge_link(event: Event, sequence: int, prev_hash: str, chain_hash: str) -> None:
     """Chain ``event`` by hand, the way someone with database access would."""
     EventChainLink.objects.create(
-        sequence=sequence, event_uuid=event.pk, prev_hash=prev_hash, chain_hash=chain_hash
+        sequence=sequence,
+        event_uuid=event.pk,
+        prev_hash=prev_hash,
+        chain_hash=chain_hash,
+        event_created=event.created,
     )
     EventChainPending.objects.filter(pk=event.pk).delete()
 
