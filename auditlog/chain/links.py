@@ -300,9 +300,16 @@ def insert_links(links: Sequence[NewLink]) -> None:
 
 def _array_literal(values: Iterable[Any]) -> str:
     """A PostgreSQL array literal of values whose text never needs quoting in one: whole
-    numbers, UUIDs, hex digests and ISO 8601 times written without a space; ``None`` is
-    NULL."""
-    texts = ["NULL" if value is None else str(value) for value in values]
+    numbers, UUIDs, hex digests and ISO 8601 times written without a space (a datetime is
+    written so); ``None`` is NULL."""
+    texts = [
+        "NULL"
+        if value is None
+        else value.isoformat()
+        if isinstance(value, datetime)
+        else str(value)
+        for value in values
+    ]
     body = ",".join(texts)
     if _NEEDS_QUOTING.search(body) or body.count(",") != len(texts) - 1:
         raise ValueError("an array element that needs quoting")
