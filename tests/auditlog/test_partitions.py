@@ -1,7 +1,8 @@
 """The events table partitioned by month on PostgreSQL: what a fresh migrate makes, partitions
 made ahead, rows written straight into a partition are queued, retention drops a month whose
-events have all expired (disk returned, the chain verifies, the roll-ups still agree), and
-batches of retention delete only their own rows (a physical address is a partition's)."""
+events have all expired with its links' partition (disk returned, the chain verifies with a
+prune record per removed run, the roll-ups still agree), and batches of retention delete only
+their own rows (a physical address is a partition's)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,15 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from auditlog import chain, partitions, rollups
+from auditlog import chain, partitioning, partitions, rollups
 from auditlog.bulk import write_events
-from auditlog.models import ChainCheckpoint, ChainRecordKind, Event, EventChainPending
+from auditlog.models import (
+    ChainCheckpoint,
+    ChainRecordKind,
+    Event,
+    EventChainLink,
+    EventChainPending,
+)
 from auditlog.retention import delete_expired_events, drop_expired_partitions
 from auditlog.tasks import make_event_partitions
 from directory.models import User
@@ -86,7 +93,8 @@ def test_a_fresh_migrate_makes_the_partitioned_table_with_months_ahead_and_a_def
     )
     assert key == [("PRIMARY KEY (event_uuid, created)",)]
     month = partitions.month_of(timezone.now())
-    expected = [partitions.partition_name(partitions.add_months(month, n)) for n in range(3)]
+    months = [partitions.add_months(month, n) for n in range(3)]
+    expected = [partitions.partition_name(m) for m in months]
     names = _names()
     assert set(expected) <= set(names)
     assert names[-1] == partitions.DEFAULT
@@ -97,6 +105,13 @@ def test_a_fresh_migrate_makes_the_partitioned_table_with_months_ahead_and_a_def
     )
     assert kinds == [("I",)]
     assert _fetch("SELECT 1 FROM pg_constraint WHERE confrelid = 'auditlog_event'::regclass") == []
+    # The chain's links: the same months, partitioned by their event's created.
+    assert _fetch("SELECT relkind FROM pg_class WHERE relname = 'auditlog_eventchainlink'") == [
+        ("p",)
+    ]
+    link_names = _link_names()
+    assert {partitions.partition_name(m, partitions.LINK_TABLE) for m in months} <= set(link_names)
+    assert link_names[-1] == partitions.LINKS_DEFAULT
 
 
 @postgresql_only
@@ -220,3 +235,50 @@ def test_the_scheduled_task_moves_rows_out_of_the_default_partition_outside_a_tr
     assert _fetch(
         "SELECT tableoid::regclass::text FROM auditlog_event WHERE event_uuid = %s", [event.pk]
     ) == [(partitions.partition_name(far),)]
+
+
+def _link_names() -> list[str]:
+    with connection.cursor() as cursor:
+        return [p.name for p in partitions.partitions(cursor, partitions.LINKS)]
+
+
+@postgresql_only
+def test_a_dropped_month_takes_its_links_partition_and_prune_records_cover_each_run() -> None:
+    """The month's links are not one stretch of the chain (a later month was sealed between
+    them): one prune record per run, read from the links partition before it is dropped."""
+    now = timezone.now()
+    past = partitions.add_months(partitions.month_of(now), -3)
+    later = partitions.add_months(past, 1)
+    partitions.ensure_partitions(since=past)
+    _events(past, 3, expired=True)
+    chain.seal_pending()  # sequences 1-3
+    _events(later, 2, expired=False)
+    chain.seal_pending()  # 4-5
+    _events(past + timedelta(days=5), 2, expired=True)
+    chain.seal_pending()  # 6-7, the same month as 1-3
+    links = partitions.partition_name(past, partitions.LINK_TABLE)
+    assert links in _link_names()
+    assert drop_expired_partitions(now) == 5
+    assert links not in _link_names()
+    assert partitions.partition_name(past) not in _names()
+    prunes = ChainCheckpoint.objects.filter(kind=ChainRecordKind.PRUNE).order_by("sequence")
+    assert [(p.first_sequence, p.last_sequence, p.count) for p in prunes] == [(1, 3, 3), (6, 7, 2)]
+    assert sorted(EventChainLink.objects.values_list("sequence", flat=True)) == [4, 5]
+    assert chain.verify().ok
+    assert _rollups_agree()
+
+
+@postgresql_only
+def test_a_month_is_dropped_as_before_while_the_link_table_is_not_partitioned_yet() -> None:
+    now = timezone.now()
+    past = partitions.add_months(partitions.month_of(now), -2)
+    partitions.ensure_partitions(since=past)
+    with connection.cursor() as cursor:
+        partitioning.unpartition(cursor, partitioning.LINKS)
+    _events(past, 4, expired=True)
+    kept = _events(partitions.month_of(now), 2, expired=False)
+    chain.seal_pending()
+    assert drop_expired_partitions(now) == 4
+    assert set(EventChainLink.objects.values_list("event_uuid", flat=True)) == {e.pk for e in kept}
+    assert chain.verify().ok
+    assert _rollups_agree()

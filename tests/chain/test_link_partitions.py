@@ -66,7 +66,9 @@ def test_links_live_in_the_month_partition_of_their_events_created() -> None:
     ]
     events = _months_back(2, 0)
     chain.seal_pending()
-    places = dict(_fetch("SELECT event_uuid, tableoid::regclass::text FROM auditlog_eventchainlink"))
+    places = dict(
+        _fetch("SELECT event_uuid, tableoid::regclass::text FROM auditlog_eventchainlink")
+    )
     assert places == {
         event.pk: partitions.partition_name(
             partitions.month_of(event.created), partitions.LINK_TABLE
