@@ -41,7 +41,13 @@ def partition(apps, schema_editor):
         return
     links = partitioning.LINKS
     with schema_editor.connection.cursor() as cursor:
-        if partitioning.state(cursor, links) != "plain":
+        state = partitioning.state(cursor, links)
+        if state == "copying":  # a conversion the command started: it resumes it
+            print(  # noqa: T201 - the operator reads it in the migrate output
+                "\n  The chain's link table is being partitioned: run `manage.py"
+                " partition_events` to finish."
+            )
+        if state != "plain":
             return
         cursor.execute(
             f"SELECT count(*) FROM (SELECT 1 FROM {links.name}"  # noqa: S608

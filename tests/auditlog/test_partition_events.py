@@ -1,10 +1,12 @@
 """``manage.py partition_events`` converts a plain events table (as installations before
 partitioning have it) into the partitioned one without losing an event: interrupted after
 some batches, written to and pruned meanwhile, resumed, every event is there once, the chain
-verifies, and the plain table stays until ``--drop-old``."""
+verifies, and the plain table stays until ``--drop-old``. The chain's link table is converted
+the same way, by the command and by the migration ``0013`` (small tables only)."""
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -18,7 +20,7 @@ from auditlog import chain, partitioning, partitions
 from auditlog.bulk import write_events
 from auditlog.chain import links as chain_links
 from auditlog.chain import pruning
-from auditlog.models import Event, EventChainPending
+from auditlog.models import Event, EventChainLink, EventChainPending
 from auditlog.services import record_event
 
 pytestmark = pytest.mark.django_db
@@ -111,3 +113,114 @@ def test_bad_options_are_refused() -> None:
         call_command("partition_events", batch_size=0)
     with pytest.raises(CommandError, match="--max-batches"):
         call_command("partition_events", max_batches=0)
+
+
+def _links_state() -> str:
+    with connection.cursor() as cursor:
+        return partitioning.state(cursor, partitioning.LINKS)
+
+
+def _make_links_plain() -> None:
+    """The plain link table of migrations 0004-0012 with 0013's column (what reversing
+    0013's conversion makes)."""
+    with connection.cursor() as cursor:
+        partitioning.unpartition(cursor, partitioning.LINKS)
+
+
+def _linked() -> set[Any]:
+    return set(EventChainLink.objects.values_list("event_uuid", flat=True))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="partitions are PostgreSQL's")
+def test_an_interrupted_conversion_of_the_link_table_resumes_and_loses_no_link() -> None:
+    events = _old(30, days=70) + _old(25, days=5)
+    chain.seal_pending()
+    _make_links_plain()
+    assert _links_state() == "plain"
+    out = StringIO()
+    call_command("partition_events", batch_size=10, max_batches=2, stdout=out, verbosity=0)
+    assert "auditlog_eventchainlink; run the command again to resume" in out.getvalue()
+    with connection.cursor() as cursor:
+        assert partitioning.progress(cursor, partitioning.LINKS)[0] == 20
+    assert _links_state() == "copying"
+    # Meanwhile: events sealed (links written to the plain table), a copied one pruned.
+    written_meanwhile = [record_event(action="login", app="tests") for _ in range(3)]
+    chain.seal_pending()
+    pruned = events[0]
+    with transaction.atomic():
+        chain_links.lock_chain()
+        pruning.delete_with_links([pruned.pk])
+    call_command("partition_events", batch_size=10, max_batches=1, stdout=StringIO(), verbosity=0)
+    out = StringIO()
+    call_command("partition_events", batch_size=10, stdout=out, verbosity=0)
+    assert "auditlog_eventchainlink is partitioned" in out.getvalue()
+    assert _links_state() == "partitioned"
+    with connection.cursor() as cursor:
+        months = {p.name for p in partitions.partitions(cursor, partitions.LINKS)}
+    oldest = partitions.month_of(events[0].created)
+    assert partitions.partition_name(oldest, partitions.LINK_TABLE) in months
+    assert partitions.LINKS_DEFAULT in months
+    assert _linked() == {e.pk for e in events[1:] + written_meanwhile}
+    assert EventChainLink.objects.count() == len(events) - 1 + len(written_meanwhile)
+    record_event(action="logout", app="tests")
+    assert chain.seal_pending() == 1
+    assert chain.verify().ok
+    out = StringIO()
+    call_command("partition_events", drop_old=True, stdout=out)
+    assert f"Dropped {partitioning.LINKS.old}." in out.getvalue()
+    assert _execute(f"SELECT to_regclass('{partitioning.LINKS.old}')") == [(None,)]
+
+
+def _migration() -> Any:
+    return importlib.import_module("auditlog.migrations.0013_partition_chain_links")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="partitions are PostgreSQL's")
+def test_the_migration_converts_a_small_link_table_and_leaves_a_large_one_to_the_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = _old(6, days=40)
+    chain.seal_pending()
+    _make_links_plain()
+    migration = _migration()
+    monkeypatch.setattr(migration, "CONVERT_IN_MIGRATION_UP_TO", 5)
+    with connection.schema_editor() as editor:
+        migration.partition(None, editor)
+    assert "run `manage.py partition_events` to partition it" in capsys.readouterr().out
+    assert _links_state() == "plain"
+    # Interrupted (by the command, say): the migration leaves it to the command to finish.
+    partitioning.convert(batch_size=2, max_batches=1, conversion=partitioning.LINKS)
+    with connection.schema_editor() as editor:
+        migration.partition(None, editor)
+    assert "partition_events` to finish" in capsys.readouterr().out
+    assert _links_state() == "copying"
+    assert partitioning.convert(batch_size=2, conversion=partitioning.LINKS)
+    _make_links_plain()
+    _execute(f"DROP TABLE {partitioning.LINKS.old}")
+    # Small enough: converted in the migration, the plain table dropped.
+    monkeypatch.setattr(migration, "CONVERT_IN_MIGRATION_UP_TO", 6)
+    with connection.schema_editor() as editor:
+        migration.partition(None, editor)
+    assert _links_state() == "partitioned"
+    assert _execute(f"SELECT to_regclass('{partitioning.LINKS.old}')") == [(None,)]
+    assert _linked() == {e.pk for e in events}
+    assert chain.verify().ok
+    # And back.
+    with connection.schema_editor() as editor:
+        migration.unpartition(None, editor)
+    assert _links_state() == "plain"
+    assert _linked() == {e.pk for e in events}
+    assert chain.verify().ok
+
+
+def test_the_migration_fills_each_links_event_created_from_its_event() -> None:
+    events = _old(3, days=40)
+    chain.seal_pending()
+    if connection.vendor == "postgresql":
+        _make_links_plain()
+    EventChainLink.objects.update(event_created=timezone.now())
+    with connection.schema_editor() as editor:
+        _migration().fill_event_created(None, editor)
+    assert dict(EventChainLink.objects.values_list("event_uuid", "event_created")) == {
+        e.pk: e.created for e in events
+    }
