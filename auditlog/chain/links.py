@@ -220,7 +220,10 @@ sizes (a hash over the whole link or events table grows with the chain). An even
 up with the ``created`` it was queued with first, which probes its month's partition alone;
 only when that finds nothing (its ``created`` was changed since) does the second branch run,
 probing every partition. The entries are put in order before the events are joined (the
-joins keep it): sorting 5,000 whole rows took more than ``work_mem`` and went to disk."""
+joins keep it): sorting 5,000 whole rows took more than ``work_mem`` and went to disk.
+Whether an entry is linked already is asked of every month of a partitioned link table (its
+keys hold the month, see ``EventChainLink``): this check is what keeps an ``event_uuid``
+linked once across months."""
 
 
 def _take_postgresql(batch_size: int) -> list[Taken]:
