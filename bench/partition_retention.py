@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from auditlog import partitions
@@ -80,9 +81,12 @@ def measure_partition_retention(context: object, report: Report) -> None:
     # the baseline's, not of retention's.
     vacuum_analyze()
     before = disk_bytes()
-    start = time.perf_counter()
-    dropped = drop_expired_partitions(timezone.now())
-    ours = time.perf_counter() - start
+    with CaptureQueriesContext(connection) as statements:
+        start = time.perf_counter()
+        dropped = drop_expired_partitions(timezone.now())
+        ours = time.perf_counter() - start
+    for statement in sorted(statements, key=lambda s: -float(s["time"]))[:6]:
+        print(f"bench:   {float(statement['time']):.3f} s  {statement['sql'][:100]}", flush=True)
     after = disk_bytes()
     met = ours <= 1 and after < before and dropped == deleted_raw
     report.add(
