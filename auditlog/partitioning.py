@@ -23,7 +23,7 @@ chained already, and are neither queued again nor sealed twice.
 The chain's link table is converted the same way (:data:`LINKS`: ``auditlog_eventchainlink``
 partitioned by ``event_created``, keys ``(sequence, event_created)`` and ``(event_uuid,
 event_created)``, copied in ``sequence`` order), after the events' table (``partition_events``)
-or in the migration ``0013`` for a small installation. Every function takes the conversion it
+or in the migration ``0014`` for a small installation. Every function takes the conversion it
 works on; the default is the events'.
 """
 
@@ -301,7 +301,7 @@ def drop_old(cursor: CursorWrapper, conversion: Conversion = EVENTS) -> bool:
 
 
 def unpartition(cursor: CursorWrapper, conversion: Conversion = EVENTS) -> None:
-    """The reverse of the conversion (migrating back before ``0012``, or ``0013`` for the
+    """The reverse of the conversion (migrating back before ``0012``, or ``0014`` for the
     links), in the caller's transaction: a plain table with the plain keys and the same
     indexes (and, for the events, the chain's queue trigger), holding every row; the
     partitioned table is dropped."""

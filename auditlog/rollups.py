@@ -106,9 +106,13 @@ def forget_hours(start: datetime, end: datetime) -> int:
     """Delete the roll-ups of the hours from ``start`` to ``end`` (exclusive; whole hours):
     when every event created then is deleted at once (a month's partition dropped, in its
     transaction). A roll-up's ``hour`` is its events' ``created`` truncated to the hour (UTC),
-    so these are exactly the roll-ups those events counted in. Returns how many rows."""
-    hours = EventRollup.objects.filter(hour__gte=start, hour__lt=end)
-    return int(hours._raw_delete(connection.alias))
+    so these are exactly the roll-ups those events counted in (both the places' and the
+    volume's). Returns how many rows."""
+    deleted = 0
+    for model in (EventRollup, EventVolume):
+        hours = model.objects.filter(hour__gte=start, hour__lt=end)
+        deleted += int(hours._raw_delete(connection.alias))
+    return deleted
 
 
 def _apply(counts: Mapping[Key, int]) -> None:

@@ -2,7 +2,7 @@
 partitioning have it) into the partitioned one without losing an event: interrupted after
 some batches, written to and pruned meanwhile, resumed, every event is there once, the chain
 verifies, and the plain table stays until ``--drop-old``. The chain's link table is converted
-the same way, by the command and by the migration ``0013`` (small tables only)."""
+the same way, by the command and by the migration ``0014`` (small tables only)."""
 
 from __future__ import annotations
 
@@ -122,8 +122,8 @@ def _links_state() -> str:
 
 
 def _make_links_plain() -> None:
-    """The plain link table of migrations 0004-0012 with 0013's column (what reversing
-    0013's conversion makes)."""
+    """The plain link table of migrations 0004-0013 with 0014's column (what reversing
+    0014's conversion makes)."""
     with connection.cursor() as cursor:
         partitioning.unpartition(cursor, partitioning.LINKS)
 
@@ -173,7 +173,7 @@ def test_an_interrupted_conversion_of_the_link_table_resumes_and_loses_no_link()
 
 
 def _migration() -> Any:
-    return importlib.import_module("auditlog.migrations.0013_partition_chain_links")
+    return importlib.import_module("auditlog.migrations.0014_partition_chain_links")
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="partitions are PostgreSQL's")

@@ -77,7 +77,7 @@ def unpartition(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("auditlog", "0012_partition_partition_events"),
+        ("auditlog", "0013_event_volume"),
     ]
 
     operations = [
