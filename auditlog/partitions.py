@@ -235,7 +235,36 @@ def _ensure(
                 with transaction.atomic():
                     created.append(create_month(cursor, month, parent, table))
             month = add_months(month, 1)
+        created += _split_default(cursor, parent, table, before=month_of(since or now))
     return created
+
+
+def _split_default(
+    cursor: CursorWrapper, parent: str, table: Table, *, before: datetime
+) -> list[str]:
+    """Give every month before ``before`` that has rows in the default partition (an import
+    of old events, a backdated write, a month whose partition was never made) its partition,
+    moving its rows there: in the default partition retention cannot drop them with their
+    month, and no query can leave them out. One ``min()`` per such month finds them."""
+    default = _default_of(cursor, parent)
+    if default is None:
+        return []
+    created: list[str] = []
+    quote = connection.ops.quote_name
+    after: datetime | None = None
+    while True:
+        cursor.execute(
+            f"SELECT min({table.key}) FROM {quote(default)}"  # noqa: S608 - our own names
+            f" WHERE {table.key} >= COALESCE(%s::timestamptz, '-infinity')",
+            [after],
+        )
+        (oldest,) = cursor.fetchone()
+        if oldest is None or oldest >= before:
+            return created
+        month = month_of(oldest)
+        with transaction.atomic():
+            created.append(create_month(cursor, month, parent, table))
+        after = add_months(month, 1)
 
 
 FLAG = "auditlog.events_via_parent"

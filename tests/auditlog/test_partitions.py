@@ -129,6 +129,41 @@ def test_the_scheduler_makes_partitions_ahead_and_moves_rows_from_the_default_on
     assert Event.objects.get(pk=event.pk).context["n"] == 0
 
 
+IN_DEFAULTS = (
+    f"SELECT count(*) FROM {partitions.DEFAULT}"  # noqa: S608 - the module's own names
+    f" UNION ALL SELECT count(*) FROM {partitions.LINKS_DEFAULT}"
+)
+
+
+@postgresql_only
+def test_the_scheduler_gives_past_months_in_the_default_partition_their_own() -> None:
+    """Events imported for months without a partition wait in the default one; the scheduled
+    task makes those months' partitions (only those that have rows) and moves the events and
+    their links there, so retention can drop them with their month."""
+    now = partitions.month_of(timezone.now())
+    old, older, empty = (partitions.add_months(now, n) for n in (-4, -9, -6))
+    imported = _events(old, 3, expired=False) + _events(older, 2, expired=False)
+    chain.seal_pending()
+    in_default = _fetch(IN_DEFAULTS)
+    assert in_default == [(5,), (5,)]
+    created = make_event_partitions()
+    for month in (old, older):
+        assert partitions.partition_name(month) in created
+        assert partitions.partition_name(month, partitions.LINK_TABLE) in created
+    assert partitions.partition_name(empty) not in _names()
+    assert _fetch(IN_DEFAULTS) == [(0,), (0,)]
+    where = _fetch(
+        "SELECT tableoid::regclass::text, count(*) FROM auditlog_event"
+        " WHERE event_uuid = ANY(%s) GROUP BY 1 ORDER BY 1",
+        [[e.pk for e in imported]],
+    )
+    assert where == sorted(
+        [(partitions.partition_name(old), 3), (partitions.partition_name(older), 2)]
+    )
+    assert chain.verify().ok
+    assert make_event_partitions() == []
+
+
 @postgresql_only
 def test_a_row_written_straight_into_a_partition_is_queued_and_the_chain_verifies() -> None:
     name = partitions.partition_name(partitions.month_of(timezone.now()))
