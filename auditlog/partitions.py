@@ -220,13 +220,14 @@ def _ensure(
         if not is_partitioned(cursor, parent):
             return []
         quote = connection.ops.quote_name
-        if _default_of(cursor, parent) is None:
-            cursor.execute(
-                f"CREATE TABLE {quote(table.default)} PARTITION OF {quote(parent)} DEFAULT"
-            )
-            created.append(table.default)
-        existing = {p.name for p in partitions(cursor, parent)}
-        month = month_of(since or now)
+        listed = partitions(cursor, parent)
+        default = next((p.name for p in listed if p.start is None), None)
+        if default is None:
+            default = table.default
+            cursor.execute(f"CREATE TABLE {quote(default)} PARTITION OF {quote(parent)} DEFAULT")
+            created.append(default)
+        existing = {p.name for p in listed}
+        first = month = month_of(since or now)
         last = add_months(month_of(now), ahead)
         while month <= last:
             if partition_name(month, table) not in existing:
@@ -235,20 +236,18 @@ def _ensure(
                 with transaction.atomic():
                     created.append(create_month(cursor, month, parent, table))
             month = add_months(month, 1)
-        created += _split_default(cursor, parent, table, before=month_of(since or now))
+        created += _split_default(cursor, parent, table, default, before=first)
     return created
 
 
 def _split_default(
-    cursor: CursorWrapper, parent: str, table: Table, *, before: datetime
+    cursor: CursorWrapper, parent: str, table: Table, default: str, *, before: datetime
 ) -> list[str]:
-    """Give every month before ``before`` that has rows in the default partition (an import
-    of old events, a backdated write, a month whose partition was never made) its partition,
-    moving its rows there: in the default partition retention cannot drop them with their
-    month, and no query can leave them out. One ``min()`` per such month finds them."""
-    default = _default_of(cursor, parent)
-    if default is None:
-        return []
+    """Give every month before ``before`` that has rows in the ``default`` partition (an
+    import of old events, a backdated write, a month whose partition was never made) its
+    partition, moving its rows there: in the default partition retention cannot drop them
+    with their month, and no query can leave them out. One ``min()`` per such month finds
+    them."""
     created: list[str] = []
     quote = connection.ops.quote_name
     after: datetime | None = None

@@ -51,5 +51,5 @@ def flush_reads() -> int:
 @shared_task(name="auditlog.tasks.make_event_partitions")
 def make_event_partitions() -> list[str]:
     """PostgreSQL: create the month partitions of the events and of the chain's links up to
-    two months ahead."""
+    two months ahead, and of past months whose rows wait in the default partition."""
     return partitions.ensure_partitions()
