@@ -577,18 +577,30 @@ class EventChainPending(models.Model):
         return f"Event {self.event_uuid} waiting to be sealed"
 
 
-class EventRollup(models.Model):
-    """How many sealed events an hour had, per action and per place: what the volume chart
-    and the map read instead of the events when a search only names actions
-    (:mod:`auditlog.rollups`). Kept by the sealer as it seals and by retention and erasure as
-    they prune; ``located`` is false (and ``lat``/``long`` 0) for events without a place."""
+class HourlyCount(models.Model):
+    """How many sealed events an hour had, per action (and whatever else a roll-up splits
+    them by): kept by the sealer as it seals and by retention and erasure as they prune
+    (:mod:`auditlog.rollups`)."""
 
     hour = models.DateTimeField()
     action = models.CharField(max_length=100)
+    count = models.BigIntegerField()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.action} at {self.hour:%Y-%m-%d %H}:00"
+
+
+class EventRollup(HourlyCount):
+    """Hourly counts per action and per place: what the map reads instead of the events when
+    a search only names actions (:mod:`auditlog.rollups`); ``located`` is false (and
+    ``lat``/``long`` 0) for events without a place."""
+
     located = models.BooleanField()
     lat = models.FloatField()
     long = models.FloatField()
-    count = models.BigIntegerField()
 
     class Meta:
         verbose_name = "hourly event count"
@@ -598,26 +610,16 @@ class EventRollup(models.Model):
             )
         ]
 
-    def __str__(self) -> str:
-        return f"{self.count} {self.action} at {self.hour:%Y-%m-%d %H}:00"
 
-
-class EventVolume(models.Model):
-    """How many sealed events an hour had, per action: the volume chart's roll-up
-    (:mod:`auditlog.rollups`). :class:`EventRollup` holds the same counts split by place, a
-    row per hour, action and place, nearly a row per event where places are many; the chart
-    sums these instead, whose number follows hours and actions only. Kept in the same
-    statements as :class:`EventRollup`."""
-
-    hour = models.DateTimeField()
-    action = models.CharField(max_length=100)
-    count = models.BigIntegerField()
+class EventVolume(HourlyCount):
+    """Hourly counts per action: the volume chart's roll-up (:mod:`auditlog.rollups`).
+    :class:`EventRollup` holds the same counts split by place, a row per hour, action and
+    place, nearly a row per event where places are many; the chart sums these instead, whose
+    number follows hours and actions only. Kept in the same statements as
+    :class:`EventRollup`."""
 
     class Meta:
         verbose_name = "hourly event count per action"
         constraints = [
             models.UniqueConstraint(fields=["hour", "action"], name="auditlog_volume_key")
         ]
-
-    def __str__(self) -> str:
-        return f"{self.count} {self.action} at {self.hour:%Y-%m-%d %H}:00"

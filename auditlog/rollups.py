@@ -39,6 +39,7 @@ from auditlog.models import (
     EventChainPending,
     EventRollup,
     EventVolume,
+    HourlyCount,
     six_hour_buckets,
 )
 
@@ -129,7 +130,7 @@ def _apply(counts: Mapping[Key, int]) -> None:
 _TYPES = {"hour": "timestamptz", "action": "varchar", "located": "boolean"}
 
 
-def _upsert(model: type[EventRollup | EventVolume], key: tuple[str, ...], rows: list[Any]) -> None:
+def _upsert(model: type[HourlyCount], key: tuple[str, ...], rows: list[Any]) -> None:
     """Add ``rows`` (the ``key`` columns, then a count) to the counts of ``model``."""
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join((*key, "count"))
@@ -203,11 +204,12 @@ def counted_volume(params: Mapping[str, Any]) -> QuerySet[EventVolume]:
     return cast("QuerySet[EventVolume]", _filtered(params, EventVolume))
 
 
-def _filtered(params: Mapping[str, Any], model: type[EventRollup | EventVolume]) -> QuerySet[Any]:
+def _filtered(params: Mapping[str, Any], model: type[HourlyCount]) -> QuerySet[Any]:
     from auditlog.listing import EVENT_LISTING
 
     assert EVENT_LISTING.filterset is not None
-    return EVENT_LISTING.filterset(data=params, queryset=model.objects.filter(count__gt=0)).qs
+    counted = model._default_manager.filter(count__gt=0)
+    return EVENT_LISTING.filterset(data=params, queryset=counted).qs
 
 
 def _unsealed(events: QuerySet[Event]) -> QuerySet[Event]:
