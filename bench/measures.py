@@ -21,6 +21,7 @@ from typing import Any
 from django.db import connection, connections, transaction
 from django.test import Client, RequestFactory
 from django.utils import timezone
+from tqdm import tqdm
 
 from auditlog import partitions
 from auditlog.bulk import EventRow
@@ -166,18 +167,10 @@ def prepare(context: Context, report: Report, *, load_timed: bool) -> None:
 
 def fill(count: int, *, seed: int) -> None:
     """``count`` more demo events, through the recording service like every event (the one
-    way in: a COPY of generated rows here would be a second door), with a line of progress
-    for every twentieth of them (at ten million the load takes most of an hour)."""
-    done = 0
-    step = max(count // 20, 1)
-
-    def progress(batch: int) -> None:
-        nonlocal done
-        before, done = done, done + batch
-        if done // step != before // step or done == count:
-            print(f"bench: filled {done:,} of {count:,} events", flush=True)
-
-    load_demo_data(events=count, seed=seed, progress=progress)
+    way in: a COPY of generated rows here would be a second door), with a progress bar as
+    ``manage.py demo_data`` shows (at ten million the load takes most of an hour)."""
+    with tqdm(total=count, unit="event", file=sys.stderr, mininterval=30) as bar:
+        load_demo_data(events=count, seed=seed, progress=bar.update)
 
 
 # --- Ingestion through the API --------------------------------------------------------------

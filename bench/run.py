@@ -188,6 +188,7 @@ def main() -> None:
         context = measures.Context(events=args.events, data_dir=Path(data_dir))
         if args.reuse:
             measures.reuse(context)
+            report.events = context.events
         else:
             measures.prepare(context, report, load_timed="load" in wanted)
         for name in wanted:
