@@ -56,6 +56,22 @@ def _old(count: int, days: int) -> list[Event]:
     return events
 
 
+def _prune(event: Event) -> Event:
+    """Delete ``event`` as retention does (with its link and a prune record)."""
+    with transaction.atomic():
+        chain_links.lock_chain()
+        pruning.delete_with_links([event.pk])
+    return event
+
+
+def _resume_to_the_end() -> str:
+    """Resume the conversion for one batch, then to its end: the last run's output."""
+    call_command("partition_events", batch_size=10, max_batches=1, stdout=StringIO(), verbosity=0)
+    out = StringIO()
+    call_command("partition_events", batch_size=10, stdout=out, verbosity=0)
+    return out.getvalue()
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="partitions are PostgreSQL's")
 def test_an_interrupted_conversion_resumes_and_loses_no_event() -> None:
     _make_plain()
@@ -72,14 +88,9 @@ def test_an_interrupted_conversion_resumes_and_loses_no_event() -> None:
     # Meanwhile: new events (one older than the copy's position), and a copied one pruned.
     written_meanwhile = [record_event(action="login", app="tests") for _ in range(3)]
     written_meanwhile += _old(1, days=80)
-    pruned = events[0]
-    with transaction.atomic():
-        chain_links.lock_chain()
-        pruning.delete_with_links([pruned.pk])
-    call_command("partition_events", batch_size=10, max_batches=1, stdout=StringIO(), verbosity=0)
-    out = StringIO()
-    call_command("partition_events", batch_size=10, stdout=out, verbosity=0)
-    assert "partitioned" in out.getvalue()
+    pruned = _prune(events[0])
+    output = _resume_to_the_end()
+    assert "partitioned" in output
     with connection.cursor() as cursor:
         assert partitioning.state(cursor) == "partitioned"
         months = {p.name for p in partitions.partitions(cursor)}
@@ -147,14 +158,9 @@ def test_an_interrupted_conversion_of_the_link_table_resumes_and_loses_no_link()
     # Meanwhile: events sealed (links written to the plain table), a copied one pruned.
     written_meanwhile = [record_event(action="login", app="tests") for _ in range(3)]
     chain.seal_pending()
-    pruned = events[0]
-    with transaction.atomic():
-        chain_links.lock_chain()
-        pruning.delete_with_links([pruned.pk])
-    call_command("partition_events", batch_size=10, max_batches=1, stdout=StringIO(), verbosity=0)
-    out = StringIO()
-    call_command("partition_events", batch_size=10, stdout=out, verbosity=0)
-    assert "auditlog_eventchainlink is partitioned" in out.getvalue()
+    _prune(events[0])
+    output = _resume_to_the_end()
+    assert "auditlog_eventchainlink is partitioned" in output
     assert _links_state() == "partitioned"
     with connection.cursor() as cursor:
         months = {p.name for p in partitions.partitions(cursor, partitions.LINKS)}
