@@ -6,9 +6,18 @@ class AuditlogConfig(AppConfig):
     verbose_name = "Events"
 
     def ready(self) -> None:
+        from django.core import checks
         from django.db.models.signals import post_migrate, pre_migrate
 
-        from auditlog import bulkcapture, capture, dbcapture, receivers, signals, triggers
+        from auditlog import (
+            bulkcapture,
+            capture,
+            dbcapture,
+            partitions,
+            receivers,
+            signals,
+            triggers,
+        )
         from auditlog.api import schema  # noqa: F401  (registers the OpenAPI extensions)
 
         capture.connect()
@@ -20,6 +29,7 @@ class AuditlogConfig(AppConfig):
         post_migrate.connect(dbcapture._on_post_migrate, sender=self, dispatch_uid="auditlog.db")
         dbcapture.connect()
         signals.replace_last_login_receiver()
+        checks.register(partitions.check_autovacuum, checks.Tags.database)
         receivers.connect()
         from auditlog.feed import events_sealed
         from auditlog.live import announce

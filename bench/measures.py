@@ -45,6 +45,7 @@ from directory.services import create_api_token
 LOAD_SAMPLE = 200_000  # rows of the load/COPY comparison
 INGEST_ROWS = 100_000
 INGEST_BATCH = 1_000
+ANALYZE_EVERY = 1_000_000  # loaded events between two ANALYZEs of the events table (fill)
 TABLE = Event._meta.db_table
 TWIN = "bench_twin"
 
@@ -169,8 +170,21 @@ def fill(count: int, *, seed: int) -> None:
     """``count`` more demo events, through the recording service like every event (the one
     way in: a COPY of generated rows here would be a second door), with a progress bar as
     ``manage.py demo_data`` shows (at ten million the load takes most of an hour)."""
+    loaded = 0
+
+    def advance(events: int) -> None:
+        nonlocal loaded
+        bar.update(events)
+        before, loaded = loaded, loaded + events
+        if before // ANALYZE_EVERY != loaded // ANALYZE_EVERY:
+            # What autovacuum does for a running installation; a server without it
+            # (auditlog.W021) would otherwise scan the month in every batch's lookup of
+            # stored ids (from 6,800 to 900 events/s at 3.7 million).
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {TABLE}")
+
     with tqdm(total=count, unit="event", file=sys.stderr, mininterval=30) as bar:
-        load_demo_data(events=count, seed=seed, progress=bar.update)
+        load_demo_data(events=count, seed=seed, progress=advance)
 
 
 # --- Ingestion through the API --------------------------------------------------------------

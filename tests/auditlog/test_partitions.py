@@ -317,3 +317,24 @@ def test_a_month_is_dropped_as_before_while_the_link_table_is_not_partitioned_ye
     assert set(EventChainLink.objects.values_list("event_uuid", flat=True)) == {e.pk for e in kept}
     assert chain.verify().ok
     assert _rollups_agree()
+
+
+def test_the_system_check_warns_when_postgresqls_autovacuum_is_off() -> None:
+    """Without autovacuum a month's partition never gets statistics and every ingest batch's
+    lookup of stored ids scans the month; ``manage.py check --database`` says so (and never on
+    SQLite). The server's own setting decides: it cannot be changed for one session."""
+    from django.core import checks
+
+    found = [
+        message
+        for message in checks.run_checks(tags=[checks.Tags.database], databases=["default"])
+        if message.id == "auditlog.W021"
+    ]
+    if connection.vendor != "postgresql":
+        assert found == []
+        return
+    (setting,) = _fetch("SELECT current_setting('autovacuum')")[0]
+    assert len(found) == (0 if setting == "on" else 1)
+    if found:
+        assert "autovacuum is off on 'default'" in found[0].msg
+        assert "ANALYZE auditlog_event" in (found[0].hint or "")
