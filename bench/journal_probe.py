@@ -30,12 +30,16 @@ import argparse
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.run import fresh_database
 
 ROWS = 10_000
 CONTEXT = (
@@ -56,49 +60,42 @@ SELECT 'user' || g, 'Name ' || g, 'user' || g || '@example.com',
        'pbkdf2_sha256$600000$salt$hash', true, now(), '{{"settings": {{"locale": "en"}}}}',
        'users', 'internal', gen_random_uuid()
 FROM generate_series(1, {ROWS}) AS g;
-
-CREATE TABLE person_images (LIKE person INCLUDING ALL);
-INSERT INTO person_images SELECT * FROM person;
-CREATE TABLE person_json (LIKE person INCLUDING ALL);
-INSERT INTO person_json SELECT * FROM person;
-
-CREATE TABLE journal_images (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    at timestamptz NOT NULL DEFAULT statement_timestamp(),
-    context text, op "char" NOT NULL, old person_images, new person_images
-);
-CREATE FUNCTION journal_images() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-    INSERT INTO journal_images (context, op, old, new)
-    SELECT current_setting('auditlog.context', true), 'u', ROW(o.*)::person_images,
-           ROW(n.*)::person_images
-    FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE o IS DISTINCT FROM n;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER journal AFTER UPDATE ON person_images
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION journal_images();
-
-CREATE TABLE journal_json (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    at timestamptz NOT NULL DEFAULT statement_timestamp(),
-    context text, op "char" NOT NULL, old jsonb, new jsonb
-);
-CREATE FUNCTION journal_json() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-    INSERT INTO journal_json (context, op, old, new)
-    SELECT current_setting('auditlog.context', true), 'u', to_jsonb(o) - 'password',
-           to_jsonb(n) - 'password'
-    FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE o IS DISTINCT FROM n;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER journal AFTER UPDATE ON person_json
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION journal_json();
 """
-DESIGNS = {
-    "plain": "person",
-    "journal, row images": "person_images",
-    "journal, JSON": "person_json",
+
+
+def journal_sql(table: str, column_type: str, image: str) -> str:
+    """A copy of ``person`` named ``table`` whose statement trigger appends each changed row's
+    images before and after (``image``: SQL over the row alias ``r``, of ``column_type``) with
+    the context to the unindexed journal ``journal_<table>``."""
+    journal = f"journal_{table}"
+    old, new = image.format(r="o"), image.format(r="n")
+    return f"""
+CREATE TABLE {table} (LIKE person INCLUDING ALL);
+INSERT INTO {table} SELECT * FROM person;
+CREATE TABLE {journal} (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at timestamptz NOT NULL DEFAULT statement_timestamp(),
+    context text, op "char" NOT NULL, old {column_type}, new {column_type}
+);
+CREATE FUNCTION {journal}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+    INSERT INTO {journal} (context, op, old, new)
+    SELECT current_setting('auditlog.context', true), 'u', {old}, {new}
+    FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE o IS DISTINCT FROM n;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER journal AFTER UPDATE ON {table}
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION {journal}();
+"""
+
+
+PLAIN = "person"
+# design: (table, the journal's column type, a row's image)
+JOURNALS = {
+    "journal, row images": ("person_images", "person_images", "ROW({r}.*)::person_images"),
+    "journal, JSON": ("person_json", "jsonb", "to_jsonb({r}) - 'password'"),
 }
+DESIGNS = {"plain": PLAIN} | {design: table for design, (table, _, _) in JOURNALS.items()}
 SIZES = {"one row": 1, "1,000 rows": 1000}
 
 
@@ -114,9 +111,9 @@ class Result:
 
 
 def script(table: str, rows: int) -> str:
-    context = f"SELECT set_config('auditlog.context', '{CONTEXT}', true) \\; "
-    if table == "person":
-        context = ""  # no capture: nothing handed over
+    context = ""  # no capture: nothing handed over
+    if table != PLAIN:
+        context = f"SELECT set_config('auditlog.context', '{CONTEXT}', true) \\; "
     return (
         f"\\set id random(1, {ROWS - rows + 1})\n"
         f"{context}UPDATE {table} SET name = md5(random()::text) "
@@ -140,13 +137,13 @@ def pgbench(url: str, text: str, seconds: int) -> float:
     return float(found.group(1))
 
 
-def fresh(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
+def prepare(url: str) -> None:
+    """The scratch database afresh, with the plain table and each journal's copy."""
+    fresh_database(url)
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(SCHEMA)
+        for table, column_type, image in JOURNALS.values():
+            connection.execute(journal_sql(table, column_type, image))
         connection.execute("VACUUM ANALYZE")
 
 
@@ -177,7 +174,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--out", default=str(Path(__file__).with_name("journal-probe-results.md")))
     args = parser.parse_args()
-    fresh(args.database)
+    prepare(args.database)
     with psycopg.connect(args.database) as connection:
         server = str(connection.execute("SHOW server_version").fetchone()[0]).split()[0]  # type: ignore[index]
     results = [Result(d, s, []) for s in SIZES for d in DESIGNS]
