@@ -12,10 +12,12 @@ reason it failed.
 from __future__ import annotations
 
 import ipaddress
+import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
+from functools import reduce
 from typing import Any, Generic, TypeVar
 
 import django_filters
@@ -290,6 +292,16 @@ def _query_value_problem(filter_: django_filters.Filter, raw: str) -> str | None
     return None if plain_text else "This value may not be empty."
 
 
+def matching_any(queryset: QuerySet[M], *conditions: Q, where: Q | None = None) -> QuerySet[M]:
+    """``queryset`` filtered by any of ``conditions`` (or by ``where``, the same rows): for
+    events, known as alternatives that paging walks one by one
+    (``EventQuerySet.matching_any``); the filters also serve other tables (the roll-ups)."""
+    method = getattr(queryset, "matching_any", None)
+    if method is not None:
+        return method(*conditions, where=where)  # type: ignore[no-any-return]
+    return queryset.filter(where if where is not None else reduce(operator.or_, conditions))
+
+
 class EventFilter(StrictFilterSet):
     """Query parameters of the event list (also accepted by volume/, stats/ and export/)."""
 
@@ -342,7 +354,14 @@ class EventFilter(StrictFilterSet):
             for stored in compat.stored_actions_for(action)
         ]
         custom = Q(action__startswith=EventAction.CUSTOM_PREFIX, action__icontains=value)
-        return queryset.filter(Q(action__in=known) | custom if known else custom)
+        if not known:
+            return queryset.filter(custom)
+        return matching_any(
+            queryset,
+            *(Q(action=action) for action in known),
+            custom,
+            where=Q(action__in=known) | custom,
+        )
 
     def filter_actions(
         self, queryset: QuerySet[Event], name: str, value: list[str]
@@ -351,7 +370,9 @@ class EventFilter(StrictFilterSet):
         if not value:
             return queryset
         stored = [each for action in value for each in compat.stored_actions_for(action)]
-        return queryset.filter(action__in=stored)
+        return matching_any(
+            queryset, *(Q(action=action) for action in stored), where=Q(action__in=stored)
+        )
 
     def filter_username(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
         return queryset.by_username(value)  # type: ignore[attr-defined]
@@ -365,11 +386,11 @@ class EventFilter(StrictFilterSet):
 
     def filter_model_pk(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
         value = value.replace("-", "")
-        condition = Q(context__model__pk=value)
+        conditions = [Q(context__model__pk=value)]
         # isdecimal, not isdigit: int() reads every decimal digit, but not "¹" or "²".
         if value.lstrip("-").isdecimal() and MIN_ID <= int(value) <= MAX_ID:
-            condition |= Q(context__model__pk=int(value))
-        return queryset.filter(condition)
+            conditions.append(Q(context__model__pk=int(value)))
+        return matching_any(queryset, *conditions)
 
     def filter_authorized_app(
         self, queryset: QuerySet[Event], name: str, value: str

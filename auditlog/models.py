@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import operator
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import reduce
 from threading import Lock
 from typing import Any
 from uuid import uuid4
@@ -267,6 +269,52 @@ def six_hour_buckets(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 class EventQuerySet(models.QuerySet["Event"]):
+    # Conditions one of which every row of the queryset matches (set by ``matching_any``):
+    # paging (``auditlog.paging``) walks each one's index in the list's order and merges the
+    # walks, instead of walking the newest events and filtering them. The planner cannot
+    # merge the ordered walks of an OR itself: it either sorts every matching row or walks
+    # the newest events until a page matches, which is slow when the newest are all others.
+    _alternatives: tuple[Q, ...] = ()
+
+    def matching_any(self, *conditions: Q, where: Q | None = None) -> EventQuerySet:
+        """Rows matching any of ``conditions`` (an OR), which paging may walk one by one.
+        ``where``, when given, is the condition filtered by instead of the OR: it must select
+        the same rows (``action IN (...)`` for an OR of actions)."""
+        clone = self.filter(where if where is not None else reduce(operator.or_, conditions))
+        if not clone._alternatives or len(conditions) < len(clone._alternatives):
+            # Either is correct (every row matches one of each); fewer walks are cheaper.
+            clone._alternatives = tuple(conditions)
+        return clone
+
+    def alternatives(self) -> tuple[Q, ...]:
+        """Conditions one of which every row matches (empty: unknown, the whole queryset)."""
+        return self._alternatives
+
+    def _clone(self) -> EventQuerySet:
+        # Filtering keeps every row within the alternatives; so does any other step but
+        # combining with other querysets, which the methods below forget them for.
+        clone = super()._clone()  # type: ignore[misc]
+        clone._alternatives = self._alternatives
+        return clone
+
+    def _forget_alternatives(self, combined: Any, *others: Any) -> Any:
+        if combined is not self and all(combined is not other for other in others):
+            combined._alternatives = ()
+        return combined
+
+    def __or__(self, other: Any) -> Any:
+        return self._forget_alternatives(super().__or__(other), other)
+
+    def __xor__(self, other: Any) -> Any:
+        return self._forget_alternatives(super().__xor__(other), other)  # type: ignore[misc]
+
+    def _combinator_query(self, combinator: str, *other_qs: Any, all: bool = False) -> Any:
+        combined = super()._combinator_query(  # type: ignore[misc]
+            combinator, *other_qs, all=all
+        )
+        combined._alternatives = ()
+        return combined
+
     def latest_first(self) -> EventQuerySet:
         """The default, stable order: newest first, the pk breaking ties."""
         return self.order_by("-created", "-event_uuid")
@@ -349,15 +397,17 @@ class EventQuerySet(models.QuerySet["Event"]):
 
     def by_username(self, username: str) -> EventQuerySet:
         """Events by the user, about the user (``context.username``) or changing the user."""
-        condition = Q(user__username=username) | Q(context__username=username)
+        conditions = [Q(user__username=username), Q(context__username=username)]
         user = User.objects.filter(username=username).only("pk").first()
         if user is not None:
-            condition |= Q(
-                context__model__app=User._meta.app_label,
-                context__model__model_name=User._meta.model_name,
-                context__model__pk=user.pk,
+            conditions.append(
+                Q(
+                    context__model__pk=user.pk,
+                    context__model__app=User._meta.app_label,
+                    context__model__model_name=User._meta.model_name,
+                )
             )
-        return self.filter(condition)
+        return self.matching_any(*conditions)
 
 
 class Event(models.Model):
@@ -389,7 +439,22 @@ class Event(models.Model):
         # ones, the one on the whole user document by the user.pk and user.username ones, and
         # the text_pattern_ops twins Django adds to indexed text columns served nothing.
         indexes = [
-            models.Index(fields=["action"], name="auditlog_ev_action_idx"),
+            # Each filter's value with the time: "the newest events of this action (of this
+            # user...)" is one ordered walk, and a filter of several values one walk each,
+            # merged (EventQuerySet.matching_any).
+            models.Index(
+                models.F("action"),
+                models.F("created").desc(),
+                models.F("event_uuid").desc(),
+                name="auditlog_ev_action_t_idx",
+            ),
+            # Custom actions (few, if any) by time: the action filter's substring match on them.
+            models.Index(
+                fields=["-created", "-event_uuid"],
+                include=["action"],
+                condition=Q(action__startswith=EventAction.CUSTOM_PREFIX),
+                name="auditlog_ev_custom_idx",
+            ),
             models.Index(fields=["app"], name="auditlog_ev_app_idx"),
             models.Index(fields=["client_ip"], name="auditlog_ev_client_ip_idx"),
             # Retention: expiring events past their time.
@@ -407,11 +472,23 @@ class Event(models.Model):
             ),
             # The filters and JSON paths people search most (also gives the planner their
             # statistics, so that it knows when walking the newest events is cheaper).
-            models.Index(KeyTransform("username", "user"), name="auditlog_ev_user_name_idx"),
-            models.Index(KeyTransform("username", "context"), name="auditlog_ev_ctx_username_idx"),
+            models.Index(
+                KeyTransform("username", "user"),
+                models.F("created").desc(),
+                models.F("event_uuid").desc(),
+                name="auditlog_ev_user_name_t_idx",
+            ),
+            models.Index(
+                KeyTransform("username", "context"),
+                models.F("created").desc(),
+                models.F("event_uuid").desc(),
+                name="auditlog_ev_ctx_uname_t_idx",
+            ),
             models.Index(
                 KeyTransform("pk", KeyTransform("model", "context")),
-                name="auditlog_ev_ctx_model_pk_idx",
+                models.F("created").desc(),
+                models.F("event_uuid").desc(),
+                name="auditlog_ev_ctx_mpk_t_idx",
             ),
             # With the time, so that "the newest events from DE" is one ordered index walk.
             models.Index(

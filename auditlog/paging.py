@@ -10,7 +10,12 @@ indexes) while avoiding what makes page numbers slow on a big table:
   than it shows, so ``next`` is exact and a client paging until ``next == 0`` neither stops early
   nor runs past the end; when a page reaches the end, the count becomes exact;
 * a page far from the start is fetched in two steps on PostgreSQL, keys first (an index-only
-  walk past the offset) then the rows for those keys, instead of reading every skipped row.
+  walk past the offset) then the rows for those keys, instead of reading every skipped row;
+* a filter of a few values (``action=login``, ``username``: an OR the queryset knows as its
+  alternatives, ``EventQuerySet.matching_any``) is walked one value at a time, each walk in the
+  list's order on that value's index, and the walks merged: the planner itself would either
+  sort every matching row or walk the newest events until a page matches, which is slow when
+  the newest are all others.
 
 The object list may be a queryset of model instances or a ``values_list`` whose first column
 is the primary key (the event list's fast pages).
@@ -37,6 +42,10 @@ DEFERRED_JOIN_OFFSET = 5_000
 CRAWL_SECONDS = 600
 # The order whose pages can continue from a row (the index on (created, pk)).
 NEWEST_FIRST = ("-created", "-event_uuid")
+OLDEST_FIRST = ("created", "event_uuid")
+# A filter of more values than this is not walked value by value: so many values match often
+# enough that one walk of the newest events finds a page soon.
+MAX_WALKS = 8
 # No table is this long: a larger offset is a page past the end (and would overflow SQL).
 MAX_OFFSET = 2**53
 
@@ -106,18 +115,62 @@ class LargeTablePaginator(Paginator):
 
     def _rows(self, offset: int, limit: int) -> list[Any]:
         queryset = self.object_list
-        if (
-            not isinstance(queryset, QuerySet)
-            or offset < DEFERRED_JOIN_OFFSET
-            or connections[queryset.db].vendor != "postgresql"
-        ):
+        if not isinstance(queryset, QuerySet):
             return list(queryset[offset : offset + limit])
-        keys = crawl_keys(queryset, offset, limit, self.per_page)
-        rows = queryset.filter(pk__in=keys)
-        # Model instances, or tuples with the primary key first (a values_list page).
-        tuples = bool(getattr(rows, "_fields", None))
-        by_key = {row[0] if tuples else row.pk: row for row in rows}
-        return [by_key[key] for key in keys if key in by_key]
+        if offset < DEFERRED_JOIN_OFFSET:
+            walks = walks_of(queryset)
+            if not walks:
+                return list(queryset[offset : offset + limit])
+            return rows_for_keys(queryset, merged_keys(queryset, walks, offset, limit))
+        if connections[queryset.db].vendor != "postgresql":
+            return list(queryset[offset : offset + limit])
+        return rows_for_keys(queryset, crawl_keys(queryset, offset, limit, self.per_page))
+
+
+Key = tuple[Any, Any]  # (pk, created)
+
+
+def rows_for_keys(queryset: QuerySet[Any], keys: list[Key]) -> list[Any]:
+    """The rows of ``keys``, in their order. The time range of the keys bounds the query, so
+    that on a partitioned table only the partitions holding them are read."""
+    if not keys:
+        return []
+    times = [created for _, created in keys]
+    rows = queryset.filter(pk__in=[pk for pk, _ in keys], created__range=(min(times), max(times)))
+    # Model instances, or tuples with the primary key first (a values_list page).
+    tuples = bool(getattr(rows, "_fields", None))
+    by_key = {row[0] if tuples else row.pk: row for row in rows}
+    return [by_key[pk] for pk, _ in keys if pk in by_key]
+
+
+def walks_of(queryset: QuerySet[Any]) -> tuple[Q, ...]:
+    """The conditions to walk one by one for ``queryset``'s pages (see the module's text), or
+    none: the queryset is not in a time order, or not known as a few alternatives."""
+    if queryset.query.is_sliced or tuple(queryset.query.order_by) not in (
+        NEWEST_FIRST,
+        OLDEST_FIRST,
+    ):
+        return ()
+    known = getattr(queryset, "alternatives", None)
+    conditions: tuple[Q, ...] = known() if known is not None else ()
+    return conditions if 1 < len(conditions) <= MAX_WALKS else ()
+
+
+def merged_keys(
+    queryset: QuerySet[Any], walks: tuple[Q, ...], offset: int, limit: int
+) -> list[Key]:
+    """The keys of ``limit`` rows from ``offset`` of ``queryset`` (in a time order), walking
+    each condition of ``walks`` apart. Every row of the queryset matches one of them, and a row
+    among the first ``offset + limit`` of the whole is among the first ``offset + limit`` of
+    each walk it matches, so that many rows of each walk, merged, hold the page."""
+    found: dict[Any, Any] = {}
+    for condition in walks:
+        walk = queryset.filter(condition).values_list("pk", "created")
+        found.update(walk[: offset + limit])
+    newest_first = tuple(queryset.query.order_by) == NEWEST_FIRST
+    # Python orders UUIDs as the databases do (by their 128-bit value).
+    ordered = sorted(found.items(), key=lambda key: (key[1], key[0]), reverse=newest_first)
+    return ordered[offset : offset + limit]
 
 
 def _crawl_key(queryset: QuerySet[Any], offset: int) -> str:
@@ -126,8 +179,8 @@ def _crawl_key(queryset: QuerySet[Any], offset: int) -> str:
     return f"paging:crawl:{digest}"
 
 
-def crawl_keys(queryset: QuerySet[Any], offset: int, limit: int, per_page: int) -> list[Any]:
-    """The primary keys of ``limit`` rows from ``offset`` of a newest-first queryset.
+def crawl_keys(queryset: QuerySet[Any], offset: int, limit: int, per_page: int) -> list[Key]:
+    """The keys of ``limit`` rows from ``offset`` of a newest-first queryset.
 
     A crawl asks page after page. Each deep page remembers where the next one starts (the
     ``created`` and pk of its last row, in the cache for :data:`CRAWL_SECONDS`), so the next
@@ -137,20 +190,24 @@ def crawl_keys(queryset: QuerySet[Any], offset: int, limit: int, per_page: int) 
     the mark is not shifted by events written meanwhile (they are newer than every row shown);
     pages asked by number alone are, as with any offset."""
     if tuple(queryset.query.order_by) != NEWEST_FIRST:
-        return list(queryset.values_list("pk", flat=True)[offset : offset + limit])
+        return list(queryset.values_list("pk", "created")[offset : offset + limit])
     mark = cache.get(_crawl_key(queryset, offset))
     if mark is not None:
         created, pk = mark
         after = queryset.filter(created__lte=created).filter(
             Q(created__lt=created) | Q(created=created, pk__lt=pk)
         )
-        rows = list(after.values_list("pk", "created")[:limit])
+        walks = walks_of(after)
+        if walks:
+            rows = merged_keys(after, walks, 0, limit)
+        else:
+            rows = list(after.values_list("pk", "created")[:limit])
     else:
         rows = list(queryset.values_list("pk", "created")[offset : offset + limit])
     if len(rows) > per_page:  # another page follows: where it starts
         last_pk, last_created = rows[per_page - 1]
         cache.set(_crawl_key(queryset, offset + per_page), (last_created, last_pk), CRAWL_SECONDS)
-    return [pk for pk, _ in rows]
+    return rows
 
 
 def table_estimate(queryset: QuerySet[Any]) -> int | None:

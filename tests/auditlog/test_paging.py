@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from auditlog import paging
@@ -116,3 +117,96 @@ def test_the_whole_large_table_is_counted_from_its_statistics_alone(monkeypatch)
     assert paginator.count_is_estimate is False
     assert abs(paginator.count - 3000) < 300
     assert paginator.count_is_estimate is True
+
+
+# --- A filter of a few values, walked one value at a time ------------------------------------
+
+
+def mixed(count: int) -> None:
+    """Events of several actions and users, many sharing a creation time (the pk breaks ties),
+    some naming a user in their context as well as being by them."""
+    now = timezone.now()
+    rng = random.Random(7)
+    actions = ["login", "login_failed", "logout", "model_updated", "custom_login_seen"]
+    names = ["ana", "bo", "cy"]
+    write_events(
+        Event(
+            event_uuid=uuid.UUID(int=rng.getrandbits(128), version=4),
+            action=rng.choice(actions),
+            app="tests",
+            user={"pk": 1, "username": rng.choice(names)},
+            context={"username": rng.choice(names)} if rng.random() < 0.3 else {},
+            created=now - timedelta(seconds=index // 3),
+            expires=now + timedelta(days=1),
+            brand={},
+        )
+        for index in range(count)
+    )
+
+
+def plain(queryset):
+    """The same rows and order, without the alternatives (one query, the planner's way)."""
+    return Event.objects.filter(pk__in=queryset.values("pk")).order_by(*queryset.query.order_by)
+
+
+def every_page(queryset, per_page: int) -> list[list]:
+    pages, number = [], 1
+    while True:
+        page = LargeTablePaginator(queryset, per_page).page(number)
+        pages.append([event.pk for event in page.object_list])
+        if not page.has_next():
+            return pages
+        number += 1
+
+
+@pytest.mark.parametrize("order", [("-created", "-event_uuid"), ("created", "event_uuid")])
+@pytest.mark.parametrize(
+    "params", [{"action": "login"}, {"username": "ana"}, {"actions": ["login", "logout"]}]
+)
+def test_pages_of_walked_alternatives_are_the_plain_querys_pages(monkeypatch, order, params):
+    from auditlog.listing import EventFilter
+
+    mixed(150)
+    queryset = EventFilter(data=params, queryset=Event.objects.all()).qs.order_by(*order)
+    assert len(paging.walks_of(queryset)) > 1  # walked value by value
+    expected = list(plain(queryset).values_list("pk", flat=True))
+    assert 20 < len(expected) < 150
+    pages = every_page(queryset, 7)
+    assert [pk for page in pages for pk in page] == expected
+    # Deep pages (from the offset where keys come first) and a crawl continuing from marks.
+    monkeypatch.setattr(paging, "DEFERRED_JOIN_OFFSET", 14)
+    assert [pk for page in every_page(queryset, 7) for pk in page] == expected
+
+
+def test_each_walk_reads_no_more_than_the_page_needs() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from auditlog.listing import EventFilter
+
+    mixed(150)
+    queryset = EventFilter(data={"action": "login"}, queryset=Event.objects.all()).qs
+    queryset = queryset.latest_first()
+    walks = paging.walks_of(queryset)
+    # login, login_failed (with login_blocked, stored as newer releases write it) and the
+    # custom actions containing "login".
+    assert len(walks) == 4
+    with CaptureQueriesContext(connection) as queries:
+        page = LargeTablePaginator(queryset, 10).page(2)
+    limits = [query["sql"] for query in queries if "LIMIT 21" in query["sql"]]
+    assert len(limits) == len(walks)  # a walk each, for the first 2 pages and 1 row
+    assert len(page.object_list) == 10
+
+
+def test_alternatives_are_forgotten_where_rows_could_fall_outside_them() -> None:
+    mixed(30)
+    logins = Event.objects.matching_any(Q(action="login"), Q(action="logout"))
+    assert len(logins.filter(app="tests").latest_first().alternatives()) == 2
+    assert len(logins.values_list("pk", "created").alternatives()) == 2
+    assert (logins | Event.objects.filter(action="model_updated")).alternatives() == ()
+    assert logins.union(Event.objects.all()).alternatives() == ()
+    # Fewer walks win when two filters each know alternatives (either is correct).
+    both = logins.matching_any(Q(app="tests"), Q(app="x"), Q(app="y"))
+    assert len(both.alternatives()) == 2
+    assert paging.walks_of(logins) == ()  # not in a time order: nothing to merge by
+    assert paging.walks_of(logins.latest_first()[:5]) == ()
