@@ -27,7 +27,7 @@ from django.db.models import Q, QuerySet
 from django.http import QueryDict
 
 from auditlog import compat
-from auditlog.models import Event, EventAction
+from auditlog.models import Alternative, Event, EventAction
 from auditlog.search import EventSearchSchema, SearchSchema, apply_search
 
 M = TypeVar("M", bound=models.Model)
@@ -292,14 +292,18 @@ def _query_value_problem(filter_: django_filters.Filter, raw: str) -> str | None
     return None if plain_text else "This value may not be empty."
 
 
-def matching_any(queryset: QuerySet[M], *conditions: Q, where: Q | None = None) -> QuerySet[M]:
-    """``queryset`` filtered by any of ``conditions`` (or by ``where``, the same rows): for
+def matching_any(
+    queryset: QuerySet[M], *alternatives: Alternative, where: Q | None = None
+) -> QuerySet[M]:
+    """``queryset`` filtered by any of ``alternatives`` (or by ``where``, the same rows): for
     events, known as alternatives that paging walks one by one
     (``EventQuerySet.matching_any``); the filters also serve other tables (the roll-ups)."""
     method = getattr(queryset, "matching_any", None)
     if method is not None:
-        return method(*conditions, where=where)  # type: ignore[no-any-return]
-    return queryset.filter(where if where is not None else reduce(operator.or_, conditions))
+        return method(*alternatives, where=where)  # type: ignore[no-any-return]
+    if where is None:
+        where = reduce(operator.or_, (each.condition() for each in alternatives))
+    return queryset.filter(where)
 
 
 class EventFilter(StrictFilterSet):
@@ -358,8 +362,8 @@ class EventFilter(StrictFilterSet):
             return queryset.filter(custom)
         return matching_any(
             queryset,
-            *(Q(action=action) for action in known),
-            custom,
+            *(Alternative.equal("action", action) for action in known),
+            Alternative(also=custom),
             where=Q(action__in=known) | custom,
         )
 
@@ -371,7 +375,9 @@ class EventFilter(StrictFilterSet):
             return queryset
         stored = [each for action in value for each in compat.stored_actions_for(action)]
         return matching_any(
-            queryset, *(Q(action=action) for action in stored), where=Q(action__in=stored)
+            queryset,
+            *(Alternative.equal("action", action) for action in stored),
+            where=Q(action__in=stored),
         )
 
     def filter_username(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
@@ -386,11 +392,11 @@ class EventFilter(StrictFilterSet):
 
     def filter_model_pk(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
         value = value.replace("-", "")
-        conditions = [Q(context__model__pk=value)]
+        alternatives = [Alternative.equal("context__model__pk", value)]
         # isdecimal, not isdigit: int() reads every decimal digit, but not "¹" or "²".
         if value.lstrip("-").isdecimal() and MIN_ID <= int(value) <= MAX_ID:
-            conditions.append(Q(context__model__pk=int(value)))
-        return matching_any(queryset, *conditions)
+            alternatives.append(Alternative.equal("context__model__pk", int(value)))
+        return matching_any(queryset, *alternatives)
 
     def filter_authorized_app(
         self, queryset: QuerySet[Event], name: str, value: str

@@ -12,6 +12,7 @@ import operator
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import reduce
 from threading import Lock
@@ -21,10 +22,11 @@ from uuid import uuid4
 import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, models
-from django.db.models import Count, Q
+from django.db import DatabaseError, connections, models
+from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import TruncHour
+from django.db.models.sql.where import AND
 from django.utils import timezone
 
 from auditlog.sanitize import model_to_dict, redact_event
@@ -268,38 +270,105 @@ def six_hour_buckets(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass(frozen=True)
+class Alternative:
+    """One way a row may match a filter of several values: its ``key`` (a lookup path such as
+    ``action`` or ``user__username``, served by an index on the key then the time) equal to
+    ``value``, and ``also``; or, without a key, ``also`` alone."""
+
+    also: Q = field(default_factory=Q)
+    key: str | None = None
+    value: Any = None
+
+    @classmethod
+    def equal(cls, key: str, value: Any, also: Q | None = None) -> Alternative:
+        return cls(also=also or Q(), key=key, value=value)
+
+    def condition(self) -> Q:
+        if self.key is None:
+            return self.also
+        return Q(**{self.key: self.value}) & self.also
+
+    def walk(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        """The rows of ``queryset`` (in a time order) that match this alternative, in its order.
+
+        On PostgreSQL the key is compared as a range of one value and leads the order, so that
+        only the index on (key, created, pk) gives the order, walked from the newest (oldest)
+        of this value: with an equality the planner drops the key from the order, and may
+        choose to walk the newest events of all instead, filtering them, which it expects to
+        be short for a common value but is long when the newest events are all others."""
+        if self.key is None or connections[queryset.db].vendor != "postgresql":
+            return queryset.filter(self.condition())
+        order = tuple(str(term) for term in queryset.query.order_by)
+        newest_first = bool(order) and order[0].startswith("-")
+        ranged = Q(**{f"{self.key}__gte": self.value, f"{self.key}__lte": self.value})
+        # The index holds the key ascending, the time descending: newest first reads it
+        # forwards, oldest first backwards.
+        key_order = self.key if newest_first else f"-{self.key}"
+        return queryset.filter(ranged & self.also).order_by(key_order, *order)
+
+
 class EventQuerySet(models.QuerySet["Event"]):
-    # Conditions one of which every row of the queryset matches (set by ``matching_any``):
+    # Alternatives one of which every row of the queryset matches (set by ``matching_any``):
     # paging (``auditlog.paging``) walks each one's index in the list's order and merges the
     # walks, instead of walking the newest events and filtering them. The planner cannot
     # merge the ordered walks of an OR itself: it either sorts every matching row or walks
     # the newest events until a page matches, which is slow when the newest are all others.
-    _alternatives: tuple[Q, ...] = ()
+    _alternatives: tuple[Alternative, ...] = ()
+    _alternatives_node: Any = None
 
-    def matching_any(self, *conditions: Q, where: Q | None = None) -> EventQuerySet:
-        """Rows matching any of ``conditions`` (an OR), which paging may walk one by one.
+    def matching_any(self, *alternatives: Alternative | Q, where: Q | None = None) -> EventQuerySet:
+        """Rows matching any of ``alternatives`` (an OR), which paging may walk one by one.
         ``where``, when given, is the condition filtered by instead of the OR: it must select
         the same rows (``action IN (...)`` for an OR of actions)."""
+        known = tuple(
+            each if isinstance(each, Alternative) else Alternative(also=each)
+            for each in alternatives
+        )
+        conditions = [each.condition() for each in known]
         clone = self.filter(where if where is not None else reduce(operator.or_, conditions))
-        if not clone._alternatives or len(conditions) < len(clone._alternatives):
+        if not clone._alternatives or len(known) < len(clone._alternatives):
             # Either is correct (every row matches one of each); fewer walks are cheaper.
-            clone._alternatives = tuple(conditions)
+            clone._alternatives = known
+            # The OR just added: a walk of one alternative leaves it out (it is implied, and
+            # with it the planner would expect the walk to find fewer rows than it does).
+            where_node = clone.query.where
+            clone._alternatives_node = (
+                where_node.children[-1]
+                if where_node.connector == AND and not where_node.negated
+                else None
+            )
         return clone
 
-    def alternatives(self) -> tuple[Q, ...]:
-        """Conditions one of which every row matches (empty: unknown, the whole queryset)."""
+    def alternatives(self) -> tuple[Alternative, ...]:
+        """Alternatives one of which every row matches (empty: unknown, the whole queryset)."""
         return self._alternatives
+
+    def for_walks(self) -> EventQuerySet:
+        """This queryset without the condition of its alternatives (their OR), for walking
+        them one by one: each walk's own condition implies it."""
+        clone = self._chain()  # type: ignore[attr-defined]
+        node = self._alternatives_node
+        children = clone.query.where.children
+        if node is not None and clone.query.where.connector == AND:
+            for index, child in enumerate(children):
+                if child == node:
+                    del children[index]
+                    break
+        return clone  # type: ignore[no-any-return]
 
     def _clone(self) -> EventQuerySet:
         # Filtering keeps every row within the alternatives; so does any other step but
         # combining with other querysets, which the methods below forget them for.
         clone = super()._clone()  # type: ignore[misc]
         clone._alternatives = self._alternatives
+        clone._alternatives_node = self._alternatives_node
         return clone
 
     def _forget_alternatives(self, combined: Any, *others: Any) -> Any:
         if combined is not self and all(combined is not other for other in others):
             combined._alternatives = ()
+            combined._alternatives_node = None
         return combined
 
     def __or__(self, other: Any) -> Any:
@@ -313,6 +382,7 @@ class EventQuerySet(models.QuerySet["Event"]):
             combinator, *other_qs, all=all
         )
         combined._alternatives = ()
+        combined._alternatives_node = None
         return combined
 
     def latest_first(self) -> EventQuerySet:
@@ -397,17 +467,18 @@ class EventQuerySet(models.QuerySet["Event"]):
 
     def by_username(self, username: str) -> EventQuerySet:
         """Events by the user, about the user (``context.username``) or changing the user."""
-        conditions = [Q(user__username=username), Q(context__username=username)]
+        alternatives = [
+            Alternative.equal("user__username", username),
+            Alternative.equal("context__username", username),
+        ]
         user = User.objects.filter(username=username).only("pk").first()
         if user is not None:
-            conditions.append(
-                Q(
-                    context__model__pk=user.pk,
-                    context__model__app=User._meta.app_label,
-                    context__model__model_name=User._meta.model_name,
-                )
+            changed = Q(
+                context__model__app=User._meta.app_label,
+                context__model__model_name=User._meta.model_name,
             )
-        return self.matching_any(*conditions)
+            alternatives.append(Alternative.equal("context__model__pk", user.pk, changed))
+        return self.matching_any(*alternatives)
 
 
 class Event(models.Model):
