@@ -3,10 +3,19 @@ newest events of an action or a user are one ordered index walk (and a filter of
 values a walk each, merged by paging); custom actions get a small partial index by time. The
 new indexes are built before the old ones go. On a partitioned table each index is built on
 every partition; on a large plain table this migration takes a while (a few minutes at ten
-million events) and holds the table's write lock meanwhile."""
+million events) and holds the table's write lock meanwhile. The table is analysed at the end:
+an expression index's statistics (of ``user.username``...) exist only once it is, and until
+then the planner guesses how common each value is."""
 
 import django.db.models.fields.json
 from django.db import migrations, models
+
+
+def analyze(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("ANALYZE auditlog_event")
 
 
 class Migration(migrations.Migration):
@@ -78,4 +87,5 @@ class Migration(migrations.Migration):
             model_name="event",
             name="auditlog_ev_ctx_model_pk_idx",
         ),
+        migrations.RunPython(analyze, migrations.RunPython.noop, elidable=True),
     ]
