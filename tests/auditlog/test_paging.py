@@ -186,7 +186,6 @@ def every_page(queryset, per_page: int) -> list[list]:
 )
 def test_pages_of_walked_alternatives_are_the_plain_querys_pages(monkeypatch, order, params):
     from auditlog.listing import EventFilter
-
     from auditlog.search import EventSearchSchema, apply_search
 
     mixed(300)
