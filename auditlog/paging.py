@@ -127,16 +127,18 @@ class LargeTablePaginator(Paginator):
         return rows_for_keys(queryset, crawl_keys(queryset, offset, limit, self.per_page))
 
 
-Key = tuple[Any, Any]  # (pk, created)
+Key = tuple[Any, Any]  # (pk, created), or (pk, None) for a list not in a time order
 
 
 def rows_for_keys(queryset: QuerySet[Any], keys: list[Key]) -> list[Any]:
-    """The rows of ``keys``, in their order. The time range of the keys bounds the query, so
-    that on a partitioned table only the partitions holding them are read."""
+    """The rows of ``keys``, in their order. The time range of the keys (of events) bounds
+    the query, so that on a partitioned table only the partitions holding them are read."""
     if not keys:
         return []
+    rows = queryset.filter(pk__in=[pk for pk, _ in keys])
     times = [created for _, created in keys]
-    rows = queryset.filter(pk__in=[pk for pk, _ in keys], created__range=(min(times), max(times)))
+    if None not in times:
+        rows = rows.filter(created__range=(min(times), max(times)))
     # Model instances, or tuples with the primary key first (a values_list page).
     tuples = bool(getattr(rows, "_fields", None))
     by_key = {row[0] if tuples else row.pk: row for row in rows}
@@ -205,8 +207,8 @@ def crawl_keys(queryset: QuerySet[Any], offset: int, limit: int, per_page: int) 
     it expired) the keys come from an index-only walk past the offset. A crawl continued from
     the mark is not shifted by events written meanwhile (they are newer than every row shown);
     pages asked by number alone are, as with any offset."""
-    if tuple(queryset.query.order_by) != NEWEST_FIRST:
-        return list(queryset.values_list("pk", "created")[offset : offset + limit])
+    if tuple(queryset.query.order_by) != NEWEST_FIRST:  # any list, in any order
+        return [(pk, None) for pk in queryset.values_list("pk", flat=True)[offset : offset + limit]]
     mark = cache.get(_crawl_key(queryset, offset))
     if mark is not None:
         created, pk = mark

@@ -240,3 +240,17 @@ def test_alternatives_are_forgotten_where_rows_could_fall_outside_them() -> None
     assert set(narrowed.for_walks()) == set(Event.objects.filter(app="tests"))
     assert "login" not in str(narrowed.for_walks().query)
     assert paging.walks_of(logins.latest_first()[:5]) == ()
+
+
+def test_deep_pages_of_a_table_without_a_creation_time(monkeypatch) -> None:
+    """The paginator serves every list (users, tokens, exports...), not only events: its
+    keys-first deep pages must not ask them for a ``created``."""
+    from directory.models import User
+
+    for index in range(25):
+        User.objects.create_user(f"user-{index:02}", f"u{index}@example.com", "pw-pw-pw-pw-1")
+    monkeypatch.setattr(paging, "DEFERRED_JOIN_OFFSET", 10)
+    queryset = User.objects.order_by("username")
+    expected = list(queryset.values_list("pk", flat=True)[10:20])
+    page = LargeTablePaginator(queryset, 10).page(2)
+    assert [user.pk for user in page.object_list] == expected
