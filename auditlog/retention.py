@@ -140,21 +140,16 @@ def _quoted(model: type[models.Model]) -> str:
 # the chain come back. The links removed are exactly those of the events this statement
 # deleted. Referring tables are small and may have no useful index, so they get a join.
 # A physical address is one partition's: the partition (tableoid) is matched with it.
-# The batch's creation times, found first (_BOUNDS_SQL) and given as constants, let the
-# planner leave out the month partitions (of events and of links) the batch is not in.
 # Only table, column and CTE names are interpolated.
-_EXPIRED = """
-    SELECT {columns} FROM {events}
-    WHERE expiring AND expires <= %s AND expires >= COALESCE(%s::timestamptz, '-infinity'){and_}
+_BATCH_SQL = """
+WITH batch AS MATERIALIZED (
+    SELECT tableoid, ctid, expires FROM {events}
+    WHERE expiring AND expires <= %s AND expires >= COALESCE(%s::timestamptz, '-infinity')
     ORDER BY expires, created, event_uuid
     LIMIT %s
-"""
-_BOUNDS_SQL = "SELECT min(created), max(created) FROM ({expired}) AS batch"
-_BATCH_SQL = """
-WITH batch AS MATERIALIZED ({expired}), gone AS (
+), gone AS (
     DELETE FROM {events} WHERE ctid = ANY(ARRAY(SELECT ctid FROM batch))
         AND (tableoid, ctid) IN (SELECT tableoid, ctid FROM batch)
-        AND created BETWEEN %s AND %s
     RETURNING {gone_columns}
 ), {unlink}{cleared}
 SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM gone),
@@ -178,37 +173,20 @@ def _cleared_sql() -> str:
 
 
 @cache
-def _bounds_sql() -> str:
-    expired = _EXPIRED.format(columns="created", events=_quoted(Event), and_="")
-    return _BOUNDS_SQL.format(expired=expired)
-
-
-@cache
 def _batch_sql() -> str:
-    expired = _EXPIRED.format(
-        columns="tableoid, ctid, expires",
-        events=_quoted(Event),
-        and_=" AND created BETWEEN %s AND %s",
-    )
     return _BATCH_SQL.format(
-        expired=expired,
         events=_quoted(Event),
         gone_columns=rollups.GONE_COLUMNS,
-        unlink=pruning.unlink_sql("gone", created_between=True),
+        unlink=pruning.unlink_sql("gone"),
         cleared=_cleared_sql(),
     )
 
 
 def _delete_batch_sql(now: datetime, since: datetime | None, batch_size: int) -> _Batch:
-    """One batch (PostgreSQL), in the caller's transaction, of events that expired by ``now``
-    (from ``since`` on): the creation times it spans, then the batch in one statement."""
+    """One batch in one statement (PostgreSQL), in the caller's transaction, of events that
+    expired by ``now`` (from ``since`` on)."""
     with connection.cursor() as cursor:
-        cursor.execute(_bounds_sql(), [now, since, batch_size])
-        first, last = cursor.fetchone()
-        if first is None:
-            return _Batch(0, 0, since)
-        between = [first, last]
-        cursor.execute(_batch_sql(), [now, since, *between, batch_size, *between, *between])
+        cursor.execute(_batch_sql(), [now, since, batch_size])
         rows = cursor.fetchall()
     taken, deleted, last_expires = rows[0][:3]
     pruning.record_run_ends(row[3:] for row in rows if row[3] is not None)

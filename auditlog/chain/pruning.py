@@ -54,26 +54,19 @@ def remove_from_chain(pks: Iterable[Any], *, now: datetime | None = None) -> lis
     return records
 
 
-def unlink_sql(gone: str, *, created_between: bool = False) -> str:
+def unlink_sql(gone: str) -> str:
     """Common table expressions (PostgreSQL) to follow a ``WITH`` whose CTE ``gone`` returns
     the ``event_uuid`` of the events a statement deletes: they delete those events' links
     and queue entries, and ``chain_run_ends`` holds the ends of the removed runs (see
     :data:`RUN_ENDS_SQL`), which :func:`record_run_ends` turns into prune records. The links
     are looked up with one array, which the index walks in key order (cheaper than 10,000
-    separate probes); the queue is small and gets a (hash) join, not a probe per event.
-
-    ``created_between``: the events were all created between two times, given as the
-    statement's next two parameters (placeholders). With them as constants the planner
-    leaves out every month partition of the link table but theirs (PostgreSQL 15 does not
-    prune a DELETE's partitions while it runs): without them each event's link is looked up
-    in every month's index."""
+    separate probes); the queue is small and gets a (hash) join, not a probe per event."""
     links = connection.ops.quote_name(EventChainLink._meta.db_table)
     pending = connection.ops.quote_name(EventChainPending._meta.db_table)
     ends = RUN_ENDS_SQL.format(links="chain_unlinked")
-    between = " AND event_created BETWEEN %s AND %s" if created_between else ""
     return f"""
     chain_unlinked AS (
-        DELETE FROM {links} WHERE event_uuid = ANY(ARRAY(SELECT event_uuid FROM {gone})){between}
+        DELETE FROM {links} WHERE event_uuid = ANY(ARRAY(SELECT event_uuid FROM {gone}))
         RETURNING sequence, prev_hash, chain_hash, event_uuid
     ), {rollups.unroll_sql(gone, "chain_unlinked")}, chain_unqueued AS (
         DELETE FROM {pending} AS p USING {gone} AS g WHERE p.event_uuid = g.event_uuid

@@ -338,32 +338,3 @@ def test_the_system_check_warns_when_postgresqls_autovacuum_is_off() -> None:
     if found:
         assert "autovacuum is off on 'default'" in found[0].msg
         assert "ANALYZE auditlog_event" in (found[0].hint or "")
-
-
-@postgresql_only
-def test_a_retention_batch_reads_only_the_months_it_deletes_from() -> None:
-    """The batch statement names its creation times as constants, so the planner leaves the
-    other months' partitions (of events and of links) out: without them, each event's link
-    was looked up in every month's index."""
-    from django.test.utils import CaptureQueriesContext
-
-    now = timezone.now()
-    two_back = partitions.add_months(partitions.month_of(now), -2)
-    one_back = partitions.add_months(two_back, 1)
-    partitions.ensure_partitions(since=two_back)
-    _events(two_back, 3, expired=False)
-    expired = _events(one_back, 3, expired=True)
-    _events(one_back + timedelta(days=2), 1, expired=False)  # the month is not dropped whole
-    chain.seal_pending()
-    with CaptureQueriesContext(connection) as queries:
-        assert delete_expired_events(now=now) == len(expired)
-    (batch,) = [query["sql"] for query in queries if "chain_unlinked AS" in query["sql"]]
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN {batch}")
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    links = partitions.partition_name(one_back, partitions.LINK_TABLE)
-    assert partitions.partition_name(one_back) in plan and links in plan
-    for month in (two_back, partitions.month_of(now)):
-        assert partitions.partition_name(month) not in plan
-        assert partitions.partition_name(month, partitions.LINK_TABLE) not in plan
-    assert chain.verify().ok
