@@ -12,12 +12,10 @@ reason it failed.
 from __future__ import annotations
 
 import ipaddress
-import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
-from functools import reduce
 from typing import Any, Generic, TypeVar
 
 import django_filters
@@ -301,9 +299,7 @@ def matching_any(
     method = getattr(queryset, "matching_any", None)
     if method is not None:
         return method(*alternatives, where=where)  # type: ignore[no-any-return]
-    if where is None:
-        where = reduce(operator.or_, (each.condition() for each in alternatives))
-    return queryset.filter(where)
+    return queryset.filter(where if where is not None else Alternative.any_of(alternatives))
 
 
 class EventFilter(StrictFilterSet):

@@ -289,6 +289,11 @@ class Alternative:
             return self.also
         return Q(**{self.key: self.value}) & self.also
 
+    @staticmethod
+    def any_of(alternatives: Iterable[Alternative]) -> Q:
+        """The condition of rows matching any of ``alternatives`` (their OR)."""
+        return reduce(operator.or_, (each.condition() for each in alternatives))
+
     def walk(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """The rows of ``queryset`` (in a time order) that match this alternative, in its order.
 
@@ -317,19 +322,14 @@ class EventQuerySet(models.QuerySet["Event"]):
     _alternatives: tuple[Alternative, ...] = ()
     _alternatives_node: Any = None
 
-    def matching_any(self, *alternatives: Alternative | Q, where: Q | None = None) -> EventQuerySet:
+    def matching_any(self, *alternatives: Alternative, where: Q | None = None) -> EventQuerySet:
         """Rows matching any of ``alternatives`` (an OR), which paging may walk one by one.
         ``where``, when given, is the condition filtered by instead of the OR: it must select
         the same rows (``action IN (...)`` for an OR of actions)."""
-        known = tuple(
-            each if isinstance(each, Alternative) else Alternative(also=each)
-            for each in alternatives
-        )
-        conditions = [each.condition() for each in known]
-        clone = self.filter(where if where is not None else reduce(operator.or_, conditions))
-        if not clone._alternatives or len(known) < len(clone._alternatives):
+        clone = self.filter(where if where is not None else Alternative.any_of(alternatives))
+        if not clone._alternatives or len(alternatives) < len(clone._alternatives):
             # Either is correct (every row matches one of each); fewer walks are cheaper.
-            clone._alternatives = known
+            clone._alternatives = alternatives
             # The OR just added: a walk of one alternative leaves it out (it is implied, and
             # with it the planner would expect the walk to find fewer rows than it does).
             where_node = clone.query.where
@@ -481,6 +481,10 @@ class EventQuerySet(models.QuerySet["Event"]):
         return self.matching_any(*alternatives)
 
 
+# The newest first, the pk breaking ties: the time part of the indexes that list events.
+NEWEST_FIRST_KEYS = (models.F("created").desc(), models.F("event_uuid").desc())
+
+
 class Event(models.Model):
     """One thing that happened. Append-only: nothing edits an event once it is written.
 
@@ -515,8 +519,7 @@ class Event(models.Model):
             # merged (EventQuerySet.matching_any).
             models.Index(
                 models.F("action"),
-                models.F("created").desc(),
-                models.F("event_uuid").desc(),
+                *NEWEST_FIRST_KEYS,
                 name="auditlog_ev_action_t_idx",
             ),
             # Custom actions (few, if any) by time: the action filter's substring match on them.
@@ -545,27 +548,23 @@ class Event(models.Model):
             # statistics, so that it knows when walking the newest events is cheaper).
             models.Index(
                 KeyTransform("username", "user"),
-                models.F("created").desc(),
-                models.F("event_uuid").desc(),
+                *NEWEST_FIRST_KEYS,
                 name="auditlog_ev_user_name_t_idx",
             ),
             models.Index(
                 KeyTransform("username", "context"),
-                models.F("created").desc(),
-                models.F("event_uuid").desc(),
+                *NEWEST_FIRST_KEYS,
                 name="auditlog_ev_ctx_uname_t_idx",
             ),
             models.Index(
                 KeyTransform("pk", KeyTransform("model", "context")),
-                models.F("created").desc(),
-                models.F("event_uuid").desc(),
+                *NEWEST_FIRST_KEYS,
                 name="auditlog_ev_ctx_mpk_t_idx",
             ),
             # With the time, so that "the newest events from DE" is one ordered index walk.
             models.Index(
                 KeyTransform("country", KeyTransform("geo", "context")),
-                models.F("created").desc(),
-                models.F("event_uuid").desc(),
+                *NEWEST_FIRST_KEYS,
                 name="auditlog_ev_ctx_country_idx",
             ),
         ]

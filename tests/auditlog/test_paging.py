@@ -232,7 +232,7 @@ def test_alternatives_are_forgotten_where_rows_could_fall_outside_them() -> None
     assert (logins | Event.objects.filter(action="model_updated")).alternatives() == ()
     assert logins.union(Event.objects.all()).alternatives() == ()
     # Fewer walks win when two filters each know alternatives (either is correct).
-    both = logins.matching_any(Q(app="tests"), Q(app="x"), Q(app="y"))
+    both = logins.matching_any(*(Alternative.equal("app", app) for app in ("tests", "x", "y")))
     assert len(both.alternatives()) == 2
     assert paging.walks_of(logins) == ()  # not in a time order: nothing to merge by
     # A walk leaves out the alternatives' OR (each walk implies it), and nothing else.
